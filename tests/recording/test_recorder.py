@@ -1,0 +1,206 @@
+import threading
+import time
+
+import pytest
+
+from watchkeeper.config import load_settings
+from watchkeeper.recording.containment import InternalError
+from watchkeeper.recording.model import LogLevel, MetricKind, SpanKind, SpanStatus
+from watchkeeper.recording.recorder import Recorder
+from watchkeeper.storage.base import Batch
+from watchkeeper.testing import MemorySink
+
+
+def make_recorder(sink: MemorySink, **settings: object) -> Recorder:
+    options: dict[str, object] = {"flush_interval": 0.02, "raise_internal_errors": True}
+    options.update(settings)
+    return Recorder(load_settings(**options), sink=sink)
+
+
+def test_stop_flushes_everything_buffered() -> None:
+    sink = MemorySink()
+    recorder = make_recorder(sink, flush_interval=60, buffer_size=50_000).start()
+    for index in range(20_000):
+        with recorder.span(f"op-{index % 7}"):
+            pass
+    recorder.stop()
+    assert len(sink.spans()) == 20_000
+    stats = recorder.stats()
+    assert stats.flushed == 20_000
+    assert stats.dropped_total == 0
+    assert sink.closed
+
+
+def test_full_buffer_drops_and_counts_without_blocking() -> None:
+    sink = MemorySink()
+    recorder = make_recorder(sink, buffer_size=100, batch_size=100)
+    for _ in range(250):
+        with recorder.span("burst"):
+            pass
+    stats = recorder.stats()
+    assert stats.buffer_depth == 100
+    assert stats.dropped == {"buffer_full": 150, "shutdown": 0, "invalid": 0}
+    recorder.start()
+    recorder.stop()
+    assert len(sink.spans()) == 100
+    assert recorder.stats().recorded == 100
+
+
+def test_outage_keeps_bound_counts_drops_and_recovers() -> None:
+    sink = MemorySink()
+    sink.fail = True
+    recorder = make_recorder(sink, buffer_size=1_000, batch_size=200).start()
+    try:
+        for _ in range(3_000):
+            with recorder.span("during-outage"):
+                pass
+        time.sleep(0.2)
+        stats = recorder.stats()
+        assert stats.buffer_depth + stats.pending <= 1_000 + 200
+        assert stats.store_failures >= 1
+        assert stats.last_flush_error is not None
+        assert "failing on purpose" in stats.last_flush_error
+        dropped = stats.dropped["buffer_full"]
+        assert dropped > 0
+        sink.fail = False
+        assert recorder.flush(timeout=10)
+        stats = recorder.stats()
+        assert stats.last_flush_error is None
+        assert len(sink.spans()) + dropped == 3_000
+        assert stats.flushed == len(sink.spans())
+    finally:
+        recorder.stop()
+
+
+def test_children_inherit_trace_parent_and_identity() -> None:
+    sink = MemorySink()
+    with make_recorder(sink) as recorder:
+        with recorder.span("POST /chat", SpanKind.REQUEST) as request:
+            request.set_identity(user_id="u1", org_id="acme", session_id="s9")
+            with recorder.span("openai", SpanKind.INTEGRATION, operation="chat") as call:
+                call.usage(model="gpt-4o-mini", input_tokens=12, output_tokens=30, cost=0.0002)
+                recorder.log(LogLevel.INFO, "asked the model")
+            recorder.metric("credits_used", 3)
+        with recorder.span("next request", SpanKind.REQUEST):
+            pass
+    request_span, next_span = sink.spans(kind=SpanKind.REQUEST)
+    (call_span,) = sink.spans(kind=SpanKind.INTEGRATION)
+    assert call_span.trace_id == request_span.trace_id
+    assert call_span.parent_id == request_span.span_id
+    assert (call_span.user_id, call_span.org_id, call_span.session_id) == ("u1", "acme", "s9")
+    assert call_span.model == "gpt-4o-mini"
+    assert call_span.input_tokens == 12
+    assert next_span.trace_id != request_span.trace_id
+    assert next_span.parent_id == 0
+    assert next_span.user_id is None
+    (log,) = sink.logs
+    assert (log.trace_id, log.span_id, log.user_id) == (call_span.trace_id, call_span.span_id, "u1")
+    (metric,) = sink.metrics
+    assert (metric.name, metric.kind, metric.value, metric.org_id) == (
+        "credits_used",
+        MetricKind.COUNTER,
+        3,
+        "acme",
+    )
+
+
+def test_exception_marks_span_failed_and_propagates_unchanged() -> None:
+    sink = MemorySink()
+    error = KeyError("missing chart")
+    with make_recorder(sink) as recorder:
+        with pytest.raises(KeyError) as raised, recorder.span("chart"):
+            raise error
+        assert raised.value is error
+    (span,) = sink.spans()
+    assert span.status is SpanStatus.ERROR
+    assert span.error_type == "KeyError"
+    assert span.error_message == "'missing chart'"
+
+
+def test_duration_and_start_are_measured() -> None:
+    sink = MemorySink()
+    before = time.time()
+    with make_recorder(sink) as recorder, recorder.span("sleep"):
+        time.sleep(0.05)
+    (span,) = sink.spans()
+    assert 0.045 <= span.duration < 1.0
+    assert before <= span.start <= before + 0.5
+
+
+def test_recording_from_many_threads_loses_nothing() -> None:
+    sink = MemorySink()
+    recorder = make_recorder(sink, buffer_size=100_000).start()
+
+    def work() -> None:
+        for _ in range(5_000):
+            with recorder.span("threaded"):
+                pass
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    recorder.stop()
+    assert len(sink.spans()) == 20_000
+    assert len({span.span_id for span in sink.spans()}) == 20_000
+
+
+def test_live_windows_are_fed_by_the_worker() -> None:
+    sink = MemorySink()
+    with make_recorder(sink) as recorder:
+        for index in range(30):
+            with recorder.span("/health", SpanKind.REQUEST) as span:
+                if index % 3 == 0:
+                    span.set_status(SpanStatus.ERROR)
+        recorder.flush()
+        (stats,) = recorder.live.window(60)
+    assert (stats.kind, stats.name, stats.count, stats.errors) == ("request", "/health", 30, 10)
+
+
+def test_disabled_recorder_accepts_calls_and_records_nothing() -> None:
+    sink = MemorySink()
+    recorder = make_recorder(sink, enabled=False).start()
+    with recorder.span("ignored") as span:
+        span.set_attribute("k", "v")
+        span.usage(model="m", input_tokens=1)
+    recorder.log(LogLevel.ERROR, "ignored")
+    recorder.metric("ignored", 1)
+    recorder.stop()
+    assert not recorder.running
+    assert recorder.stats().recorded == 0
+    assert sink.batches == 0
+
+
+class ExplodingSink(MemorySink):
+    def write(self, batch: Batch) -> None:
+        raise RuntimeError("store bug")
+
+
+def test_any_sink_exception_is_a_retried_store_failure() -> None:
+    recorder = make_recorder(ExplodingSink(), buffer_size=1_000, batch_size=100).start()
+    with recorder.span("x"):
+        pass
+    time.sleep(0.1)
+    stats = recorder.stats()
+    assert stats.store_failures >= 1
+    assert stats.last_flush_error == "RuntimeError: store bug"
+    recorder.stop(timeout=0.2)
+    assert recorder.stats().dropped["shutdown"] == 1
+
+
+def test_a_malformed_span_is_dropped_alone_and_reported_under_strict_mode() -> None:
+    sink = MemorySink()
+    recorder = make_recorder(sink).start()
+    with recorder.span("good-before"):
+        pass
+    with recorder.span("bad") as bad:
+        pass
+    bad.duration = "slow"  # type: ignore[assignment]
+    with recorder.span("good-after"):
+        pass
+    with pytest.raises(InternalError, match="aggregating spans"):
+        recorder.flush()
+    recorder.stop()
+    assert [span.name for span in sink.spans()] == ["good-before", "good-after"]
+    assert recorder.stats().dropped["invalid"] == 1

@@ -1,0 +1,135 @@
+"""Watchkeeper's settings: one object, from code, ``WATCHKEEPER_*`` variables and ``DATABASE_URL``.
+
+A bad value fails at start-up with :class:`ConfigurationError`, whose message names the
+environment variable and says what was expected, so an operator can fix it without reading code.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "WATCHKEEPER_"
+
+
+class ConfigurationError(ValueError):
+    """A setting is missing or has a value Watchkeeper cannot use."""
+
+
+def _default_instance() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Settings(BaseSettings):
+    """Everything Watchkeeper can be told. Every field is also a ``WATCHKEEPER_<NAME>`` variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        validate_default=True,
+        populate_by_name=True,
+    )
+
+    enabled: bool = Field(True, description="Record anything at all; off makes every API a no-op.")
+    database_url: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("WATCHKEEPER_DATABASE_URL", "DATABASE_URL", "database_url"),
+        description="PostgreSQL URL (postgresql://…) shared by app replicas; unset means SQLite.",
+    )
+    sqlite_path: Path = Field(
+        Path("watchkeeper.db"), description="SQLite file used when no database URL is given."
+    )
+    service: str = Field("app", min_length=1, description="Name of the monitored service.")
+    instance: str = Field(
+        default_factory=_default_instance, min_length=1, description="This process's name."
+    )
+    buffer_size: int = Field(
+        100_000, ge=100, description="Events held in memory before new ones are dropped."
+    )
+    batch_size: int = Field(5_000, ge=1, description="Most events written in one transaction.")
+    flush_interval: float = Field(
+        1.0, gt=0, le=60, description="Seconds between flushes when the buffer is not full."
+    )
+    shutdown_timeout: float = Field(
+        10.0, gt=0, description="Seconds allowed to flush what is buffered at shutdown."
+    )
+    max_live_keys: int = Field(
+        2_000, ge=10, description="Distinct (kind, name) pairs kept in live aggregates."
+    )
+    retention_spans: timedelta = Field(
+        timedelta(days=7), description="How long raw spans are kept (seconds or ISO 8601)."
+    )
+    retention_logs: timedelta = Field(timedelta(days=7), description="How long logs are kept.")
+    retention_metrics: timedelta = Field(
+        timedelta(days=7), description="How long metric points are kept."
+    )
+    retention_minute_rollups: timedelta = Field(
+        timedelta(days=3), description="How long per-minute rollups are kept."
+    )
+    retention_hour_rollups: timedelta = Field(
+        timedelta(days=400), description="How long per-hour rollups are kept."
+    )
+    migrate_on_start: bool = Field(
+        True, description="Bring the store's schema up to date when Watchkeeper starts."
+    )
+    raise_internal_errors: bool = Field(
+        False, description="Re-raise Watchkeeper's own errors (for its test suite), not just log."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        url = value.get_secret_value()
+        if not url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+            scheme = url.split("://", 1)[0] if "://" in url else url[:12]
+            raise ValueError(
+                f"expected a PostgreSQL URL such as postgresql://user@host:5432/db, "
+                f"got one starting with {scheme!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _batch_fits_buffer(self) -> Settings:
+        if self.batch_size > self.buffer_size:
+            raise ValueError(f"must not exceed WATCHKEEPER_BUFFER_SIZE ({self.buffer_size})")
+        return self
+
+
+def _describe(error: dict[str, Any]) -> str:
+    field = str(error["loc"][0]) if error["loc"] else "batch_size"
+    env_name = "DATABASE_URL" if field == "database_url" else f"{ENV_PREFIX}{field.upper()}"
+    shown = "(secret)" if field == "database_url" else repr(error.get("input"))
+    if not error["loc"]:
+        shown = f"{getattr(error.get('input'), field, '')!r}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"{field}: unknown setting (given {shown}); see the configuration table in README"
+    return f"{env_name}: {message} (given {shown})"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build :class:`Settings` from the environment plus ``overrides``, or explain what is wrong."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = [_describe(dict(error)) for error in exc.errors()]
+        raise ConfigurationError(
+            "Invalid Watchkeeper configuration:\n  " + "\n  ".join(lines)
+        ) from None
+    except ValueError as exc:
+        raise ConfigurationError(f"Invalid Watchkeeper configuration:\n  {exc}") from None

@@ -1,0 +1,195 @@
+"""What Watchkeeper records: spans, log records and metric points.
+
+These are plain slotted classes rather than dataclasses or pydantic models because they are built
+on the request path: creating one must cost well under a microsecond. Identifiers are kept as
+integers and only formatted as hex when the background worker writes them.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+from typing import Any
+
+Attributes = dict[str, Any]
+
+
+class SpanKind(StrEnum):
+    """What a span times. Stored as its value; new kinds need no migration."""
+
+    REQUEST = "request"
+    WEBSOCKET = "websocket"
+    INTEGRATION = "integration"
+    TOOL = "tool"
+    AGENT = "agent"
+    QUEUE = "queue"
+    INTERNAL = "internal"
+
+
+class SpanStatus(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+
+
+class MetricKind(StrEnum):
+    COUNTER = "counter"
+    GAUGE = "gauge"
+
+
+class LogLevel(IntEnum):
+    """The standard library's numeric levels, so ``logging`` records map one to one."""
+
+    DEBUG = 10
+    INFO = 20
+    WARNING = 30
+    ERROR = 40
+    CRITICAL = 50
+
+
+class Span:
+    """One timed operation: a request, an integration call, a tool call, an agent step.
+
+    ``start`` is wall-clock seconds since the epoch (UTC); ``duration`` is in seconds.
+    ``cost`` is in US dollars; ``None`` with tokens present means the price is unknown.
+    """
+
+    __slots__ = (
+        "attributes",
+        "cost",
+        "duration",
+        "error_message",
+        "error_type",
+        "input_tokens",
+        "kind",
+        "model",
+        "name",
+        "operation",
+        "org_id",
+        "output_tokens",
+        "parent_id",
+        "session_id",
+        "span_id",
+        "start",
+        "status",
+        "trace_id",
+        "user_id",
+    )
+
+    def __init__(
+        self,
+        kind: SpanKind,
+        name: str,
+        start: float,
+        duration: float,
+        trace_id: int,
+        span_id: int,
+        parent_id: int = 0,
+        status: SpanStatus = SpanStatus.OK,
+        operation: str | None = None,
+        error_type: str | None = None,
+        error_message: str | None = None,
+        user_id: str | None = None,
+        org_id: str | None = None,
+        session_id: str | None = None,
+        model: str | None = None,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cost: float | None = None,
+        attributes: Attributes | None = None,
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.start = start
+        self.duration = duration
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.parent_id = parent_id
+        self.status = status
+        self.operation = operation
+        self.error_type = error_type
+        self.error_message = error_message
+        self.user_id = user_id
+        self.org_id = org_id
+        self.session_id = session_id
+        self.model = model
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        self.cost = cost
+        self.attributes = attributes
+
+    @property
+    def is_error(self) -> bool:
+        return self.status is SpanStatus.ERROR
+
+    @property
+    def cost_unknown(self) -> bool:
+        """Tokens were used but no price is known: never reported as a silent $0."""
+        return self.cost is None and bool(self.input_tokens or self.output_tokens)
+
+    def __repr__(self) -> str:
+        return (
+            f"Span(kind={self.kind.value!r}, name={self.name!r}, status={self.status.value!r}, "
+            f"duration={self.duration:.6f}, trace_id={self.trace_id:032x})"
+        )
+
+
+class LogRecord:
+    """A log line, tied to the trace and span that were current when it was written."""
+
+    __slots__ = (
+        "attributes",
+        "level",
+        "logger",
+        "message",
+        "org_id",
+        "span_id",
+        "time",
+        "trace_id",
+        "user_id",
+    )
+
+    def __init__(
+        self,
+        time: float,
+        level: int,
+        logger: str,
+        message: str,
+        trace_id: int = 0,
+        span_id: int = 0,
+        user_id: str | None = None,
+        org_id: str | None = None,
+        attributes: Attributes | None = None,
+    ) -> None:
+        self.time = time
+        self.level = level
+        self.logger = logger
+        self.message = message
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.user_id = user_id
+        self.org_id = org_id
+        self.attributes = attributes
+
+
+class MetricPoint:
+    """One sample of a counter increment or a gauge value (queue depth, credits used, CPU)."""
+
+    __slots__ = ("attributes", "kind", "name", "org_id", "time", "value")
+
+    def __init__(
+        self,
+        time: float,
+        name: str,
+        kind: MetricKind,
+        value: float,
+        org_id: str | None = None,
+        attributes: Attributes | None = None,
+    ) -> None:
+        self.time = time
+        self.name = name
+        self.kind = kind
+        self.value = value
+        self.org_id = org_id
+        self.attributes = attributes
+
+
+Event = Span | LogRecord | MetricPoint

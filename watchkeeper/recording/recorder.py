@@ -1,0 +1,268 @@
+"""The recorder: accepts events on any thread without blocking, and owns the flush worker.
+
+The hot path is :meth:`Recorder.submit`: a length check and a ``deque.append`` (atomic under the
+GIL). Everything else — aggregation, rollups, formatting, I/O — happens on the worker thread.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from types import FrameType, TracebackType
+from typing import Any
+
+import psutil
+
+from watchkeeper.config import Settings, load_settings
+from watchkeeper.recording.containment import Containment
+from watchkeeper.recording.model import (
+    Attributes,
+    Event,
+    LogRecord,
+    MetricKind,
+    MetricPoint,
+    Span,
+    SpanKind,
+)
+from watchkeeper.recording.spans import ActiveSpan, current_span
+from watchkeeper.recording.stats import DropReason, RecorderCounters, StatsSnapshot
+from watchkeeper.recording.windows import LiveWindows
+from watchkeeper.recording.worker import FlushWorker
+from watchkeeper.storage.base import Sink
+
+SignalHandler = Callable[[int, FrameType | None], Any] | int | None
+
+
+class Recorder:
+    """Buffers spans, logs and metric points and has them written in batches.
+
+    ``sink`` defaults to the store named by the settings (SQLite file or PostgreSQL), opened and
+    migrated by :meth:`start`.
+    """
+
+    def __init__(self, settings: Settings | None = None, sink: Sink | None = None) -> None:
+        self.settings = settings or load_settings()
+        self.enabled = self.settings.enabled
+        self._sink = sink
+        self._capacity = self.settings.buffer_size
+        self._wake_at = self.settings.batch_size
+        self._buffer: deque[Event] = deque()
+        self._counters = RecorderCounters()
+        self._containment = Containment(strict=self.settings.raise_internal_errors)
+        self.live = LiveWindows(self.settings.max_live_keys)
+        self._worker: FlushWorker | None = None
+        self._lock = threading.Lock()
+        self._previous_sigterm: SignalHandler = None
+        self._process = psutil.Process()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None
+
+    @property
+    def sink(self) -> Sink | None:
+        return self._sink
+
+    def start(self) -> Recorder:
+        """Open the store, start the flush worker and register the shutdown hooks."""
+        with self._lock:
+            if self._worker is not None or not self.enabled:
+                return self
+            if self._sink is None:
+                from watchkeeper.storage.factory import open_store  # noqa: PLC0415 - I/O layer
+
+                self._sink = open_store(self.settings)
+            self._worker = FlushWorker(
+                buffer=self._buffer,
+                sink=self._sink,
+                counters=self._counters,
+                live=self.live,
+                containment=self._containment,
+                service=self.settings.service,
+                instance=self.settings.instance,
+                batch_size=self.settings.batch_size,
+                flush_interval=self.settings.flush_interval,
+            )
+            self._worker.start()
+            atexit.register(self.stop)
+            self._install_sigterm_hook()
+        return self
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Flush everything buffered, stop the worker and close the store. Safe to call twice."""
+        with self._lock:
+            worker, self._worker = self._worker, None
+            if worker is None:
+                return
+            atexit.unregister(self.stop)
+            self._remove_sigterm_hook()
+        worker.stop(self.settings.shutdown_timeout if timeout is None else timeout)
+        if self._sink is not None:
+            try:
+                self._sink.close()
+            except Exception as error:
+                self._containment.report("closing the store", error)
+        self._containment.raise_pending()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything submitted so far is written; ``False`` if the time ran out."""
+        worker = self._worker
+        if worker is None:
+            return not self._buffer
+        done = worker.wait_idle(timeout)
+        self._containment.raise_pending()
+        return done
+
+    def __enter__(self) -> Recorder:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _install_sigterm_hook(self) -> None:
+        # Only from the main thread, and chaining to whatever handler was there: servers such as
+        # uvicorn install their own and shut down through the app's lifespan instead.
+        if threading.current_thread() is not threading.main_thread():
+            return
+        try:
+            self._previous_sigterm = signal.getsignal(signal.SIGTERM)
+            signal.signal(signal.SIGTERM, self._on_sigterm)
+        except ValueError:
+            self._previous_sigterm = None
+
+    def _remove_sigterm_hook(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
+            previous = self._previous_sigterm
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        previous = self._previous_sigterm
+        self.stop()
+        if callable(previous):
+            previous(signum, frame)
+        elif previous in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    # -- the hot path ------------------------------------------------------------------------
+
+    def submit(self, event: Event) -> None:
+        """Enqueue an event; never blocks, never raises. A full buffer drops and counts it."""
+        buffer = self._buffer
+        depth = len(buffer)
+        if depth >= self._capacity:
+            self._counters.drop(DropReason.BUFFER_FULL)
+            return
+        buffer.append(event)
+        if depth == self._wake_at:
+            worker = self._worker
+            if worker is not None:
+                worker.wake()
+
+    def span(
+        self,
+        name: str,
+        kind: SpanKind = SpanKind.INTERNAL,
+        operation: str | None = None,
+        trace_id: int = 0,
+        parent_id: int = 0,
+    ) -> ActiveSpan:
+        """Open a span, a child of the current one if any (else of ``trace_id``/``parent_id``)."""
+        return ActiveSpan(
+            self.submit if self.enabled else _discard,
+            kind,
+            name,
+            operation,
+            current_span.get(),
+            trace_id,
+            parent_id,
+        )
+
+    def log(
+        self,
+        level: int,
+        message: str,
+        logger: str = "app",
+        attributes: Attributes | None = None,
+    ) -> None:
+        if not self.enabled:
+            return
+        active = current_span.get()
+        if active is None:
+            record = LogRecord(time.time(), level, logger, message, attributes=attributes)
+        else:
+            record = LogRecord(
+                time.time(),
+                level,
+                logger,
+                message,
+                active.trace_id,
+                active.span_id,
+                active.user_id,
+                active.org_id,
+                attributes,
+            )
+        self.submit(record)
+
+    def metric(
+        self,
+        name: str,
+        value: float,
+        kind: MetricKind = MetricKind.COUNTER,
+        org_id: str | None = None,
+        attributes: Attributes | None = None,
+    ) -> None:
+        if not self.enabled:
+            return
+        if org_id is None:
+            active = current_span.get()
+            org_id = active.org_id if active is not None else None
+        self.submit(MetricPoint(time.time(), name, kind, value, org_id, attributes))
+
+    # -- self-monitoring ---------------------------------------------------------------------
+
+    def report_internal_error(self, where: str, error: BaseException) -> None:
+        """For integrations: contain an error raised inside Watchkeeper on the caller's thread."""
+        self._containment.report(where, error, on_caller_thread=True)
+
+    def stats(self) -> StatsSnapshot:
+        counters = self._counters
+        worker = self._worker
+        depth = len(self._buffer)
+        pending = worker.pending if worker is not None else 0
+        return StatsSnapshot(
+            recorded=counters.drained + depth,
+            flushed=counters.flushed,
+            dropped=counters.dropped_snapshot(),
+            buffer_depth=depth,
+            buffer_capacity=self._capacity,
+            pending=pending,
+            batches_written=counters.batches_written,
+            store_failures=counters.store_failures,
+            flush_lag_seconds=counters.flush_lag_seconds,
+            last_flush_at=counters.last_flush_at,
+            last_flush_seconds=counters.last_flush_seconds,
+            last_flush_error=counters.last_flush_error,
+            live_keys=len(self.live),
+            live_evictions=self.live.evictions,
+            internal_errors=self._containment.count,
+            rss_bytes=int(self._process.memory_info().rss),
+        )
+
+
+def _discard(span: Span) -> None:
+    """Where spans go when monitoring is turned off."""

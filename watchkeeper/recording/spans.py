@@ -1,0 +1,141 @@
+"""Spans as the caller opens and closes them: the request-path half of recording.
+
+An :class:`ActiveSpan` *is* the :class:`Span` that gets enqueued, so closing one allocates nothing
+more. The current span lives in a context variable, which gives children their trace, parent and
+user/organisation/session without any argument passing, across threads and asyncio tasks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from contextvars import ContextVar, Token
+from types import TracebackType
+from typing import Any
+
+from watchkeeper.recording.ids import new_span_id, new_trace_id
+from watchkeeper.recording.model import Span, SpanKind, SpanStatus
+
+ERROR_MESSAGE_LIMIT = 2_000
+
+current_span: ContextVar[ActiveSpan | None] = ContextVar("watchkeeper_current_span", default=None)
+
+_perf_counter = time.perf_counter
+_wall_clock = time.time
+
+
+class ActiveSpan(Span):
+    """A span being timed. Use as a context manager, or call :meth:`end` yourself."""
+
+    __slots__ = ("_ended", "_perf_start", "_submit", "_token")
+
+    def __init__(
+        self,
+        submit: Callable[[Span], None],
+        kind: SpanKind,
+        name: str,
+        operation: str | None,
+        parent: ActiveSpan | None,
+        trace_id: int = 0,
+        parent_id: int = 0,
+    ) -> None:
+        # Fields are set directly rather than through Span.__init__: this runs on every request.
+        self._submit = submit
+        self._token: Token[ActiveSpan | None] | None = None
+        self._ended = False
+        self.kind = kind
+        self.name = name
+        self.operation = operation
+        self.span_id = new_span_id()
+        if parent is not None:
+            self.trace_id = parent.trace_id
+            self.parent_id = parent.span_id
+            self.user_id = parent.user_id
+            self.org_id = parent.org_id
+            self.session_id = parent.session_id
+        else:
+            self.trace_id = trace_id or new_trace_id()
+            self.parent_id = parent_id
+            self.user_id = self.org_id = self.session_id = None
+        self.status = SpanStatus.OK
+        self.error_type = self.error_message = None
+        self.model = None
+        self.input_tokens = self.output_tokens = None
+        self.cost = None
+        self.attributes = None
+        self.duration = 0.0
+        self.start = _wall_clock()
+        self._perf_start = _perf_counter()
+
+    def __enter__(self) -> ActiveSpan:
+        self._token = current_span.set(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc is not None:
+            self.record_error(exc)
+        self.end()
+
+    def end(self) -> None:
+        """Stop the clock and enqueue the span; a second call does nothing."""
+        if self._ended:
+            return
+        self._ended = True
+        self.duration = _perf_counter() - self._perf_start
+        if self._token is not None:
+            # Ended in another context than it was entered in (e.g. a generator finished by
+            # another task): that context's variable is not ours to reset.
+            with suppress(ValueError):
+                current_span.reset(self._token)
+            self._token = None
+        self._submit(self)
+
+    def record_error(self, error: BaseException) -> None:
+        self.status = SpanStatus.ERROR
+        self.error_type = type(error).__qualname__
+        self.error_message = str(error)[:ERROR_MESSAGE_LIMIT]
+
+    def set_status(self, status: SpanStatus) -> None:
+        self.status = status
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        if self.attributes is None:
+            self.attributes = {}
+        self.attributes[key] = value
+
+    def set_identity(
+        self,
+        user_id: str | None = None,
+        org_id: str | None = None,
+        session_id: str | None = None,
+    ) -> None:
+        """Attach who this work was for; children opened afterwards inherit it."""
+        if user_id is not None:
+            self.user_id = user_id
+        if org_id is not None:
+            self.org_id = org_id
+        if session_id is not None:
+            self.session_id = session_id
+
+    def usage(
+        self,
+        model: str | None = None,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cost: float | None = None,
+    ) -> None:
+        """Record an AI call's model, token counts and cost in US dollars (``None``: unknown)."""
+        if model is not None:
+            self.model = model
+        if input_tokens is not None:
+            self.input_tokens = input_tokens
+        if output_tokens is not None:
+            self.output_tokens = output_tokens
+        if cost is not None:
+            self.cost = cost

@@ -1,0 +1,203 @@
+"""The background flush worker: drains the buffer, aggregates, writes batches, retries.
+
+It is the only consumer of the buffer and the only writer to the store. While the store is down it
+holds one pending batch and retries with backoff, and stops draining, so the buffer fills and
+further events are dropped and counted: memory stays bounded, and nothing accepted into a batch is
+lost when the store comes back.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+from watchkeeper.recording.containment import Containment
+from watchkeeper.recording.model import Event, LogRecord, MetricPoint, Span
+from watchkeeper.recording.stats import DropReason, RecorderCounters
+from watchkeeper.recording.windows import LiveWindows
+from watchkeeper.storage.base import Batch, Sink
+from watchkeeper.storage.rollups import build_rollups
+
+RETRY_FIRST_DELAY = 0.1
+RETRY_MAX_DELAY = 5.0
+
+
+class FlushWorker:
+    def __init__(
+        self,
+        buffer: deque[Event],
+        sink: Sink,
+        counters: RecorderCounters,
+        live: LiveWindows,
+        containment: Containment,
+        service: str,
+        instance: str,
+        batch_size: int,
+        flush_interval: float,
+    ) -> None:
+        self._buffer = buffer
+        self._sink = sink
+        self._counters = counters
+        self._live = live
+        self._containment = containment
+        self._service = service
+        self._instance = instance
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._idle = threading.Condition()
+        self._busy = False
+        self._pending: Batch | None = None
+        self._retry_delay = RETRY_FIRST_DELAY
+        self._thread = threading.Thread(target=self._run, name="watchkeeper-flush", daemon=True)
+
+    @property
+    def pending(self) -> int:
+        pending = self._pending
+        return len(pending) if pending is not None else 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until the buffer is empty and nothing is pending or being written."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._busy or self._buffer or self._pending is not None:
+                self._wake.set()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._thread.is_alive():
+                    return False
+                self._idle.wait(min(remaining, 0.05))
+        return True
+
+    def stop(self, timeout: float) -> None:
+        """Flush what is buffered (within ``timeout``), then stop; what is left is counted."""
+        self.wait_idle(timeout)
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(timeout=max(0.1, min(timeout, 5.0)))
+        left = len(self._buffer) + self.pending
+        if left:
+            self._counters.drop(DropReason.SHUTDOWN, left)
+            self._buffer.clear()
+            self._pending = None
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(self._flush_interval)
+            self._wake.clear()
+            try:
+                self._cycle()
+            except Exception as error:
+                self._containment.report("flush worker", error)
+                with self._idle:
+                    self._busy = False
+                    self._idle.notify_all()
+
+    def _cycle(self) -> None:
+        """Write until the buffer is empty or the store fails."""
+        while not self._stopping.is_set():
+            with self._idle:
+                self._busy = True
+            if self._pending is None:
+                self._pending = self._drain()
+            if self._pending is None:
+                with self._idle:
+                    self._busy = False
+                    self._idle.notify_all()
+                return
+            if not self._write(self._pending):
+                with self._idle:
+                    self._busy = False
+                    self._idle.notify_all()
+                self._stopping.wait(self._retry_delay)
+                self._retry_delay = min(self._retry_delay * 2, RETRY_MAX_DELAY)
+                return
+            self._pending = None
+            self._retry_delay = RETRY_FIRST_DELAY
+
+    def _drain(self) -> Batch | None:
+        buffer = self._buffer
+        spans: list[Span] = []
+        logs: list[LogRecord] = []
+        metrics: list[MetricPoint] = []
+        popleft = buffer.popleft
+        for _ in range(min(len(buffer), self._batch_size)):
+            event = popleft()
+            if type(event) is LogRecord:
+                logs.append(event)
+            elif type(event) is MetricPoint:
+                metrics.append(event)
+            else:
+                spans.append(event)  # type: ignore[arg-type]
+        drained = len(spans) + len(logs) + len(metrics)
+        if not drained:
+            return None
+        self._counters.drained += drained
+        try:
+            rollups = build_rollups(spans)
+        except Exception as error:
+            self._containment.report("aggregating spans", error)
+            spans = self._valid_spans(spans)
+            rollups = build_rollups(spans)
+        self._live.observe(spans)
+        return Batch(
+            service=self._service,
+            instance=self._instance,
+            spans=spans,
+            logs=logs,
+            metrics=metrics,
+            rollups=rollups,
+        )
+
+    def _valid_spans(self, spans: list[Span]) -> list[Span]:
+        """Keep the spans that aggregate on their own; count the others as invalid drops.
+
+        Only reached when a batch failed, so one malformed span costs its batch nothing.
+        """
+        valid = []
+        for span in spans:
+            try:
+                build_rollups([span])
+            except Exception:
+                continue
+            valid.append(span)
+        self._counters.drop(DropReason.INVALID, len(spans) - len(valid))
+        return valid
+
+    def _write(self, batch: Batch) -> bool:
+        started = time.monotonic()
+        try:
+            self._sink.write(batch)
+        except Exception as error:
+            self._counters.store_failures += 1
+            self._counters.last_flush_error = f"{type(error).__name__}: {error}"
+            return False
+        finished = time.time()
+        counters = self._counters
+        counters.flushed += len(batch)
+        counters.batches_written += 1
+        counters.last_flush_at = finished
+        counters.last_flush_seconds = time.monotonic() - started
+        counters.last_flush_error = None
+        counters.flush_lag_seconds = finished - _oldest_time(batch)
+        return True
+
+
+def _oldest_time(batch: Batch) -> float:
+    """When the oldest event in a batch happened; events arrive in order, so check the heads."""
+    candidates = []
+    if batch.spans:
+        first = batch.spans[0]
+        candidates.append(first.start + first.duration)
+    if batch.logs:
+        candidates.append(batch.logs[0].time)
+    if batch.metrics:
+        candidates.append(batch.metrics[0].time)
+    return min(candidates)

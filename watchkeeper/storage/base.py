@@ -1,0 +1,282 @@
+"""The store's contract: what the flush worker writes and what the query layer answers.
+
+A backend is one class implementing :class:`Store`. The recorder only needs :class:`Sink`, so a
+user's test suite can swap in :class:`watchkeeper.testing.MemorySink` without a database.
+
+Every query takes a :class:`Scope` (everything, one organisation or one user) so that access
+control can narrow any query without rewriting it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Generic, Protocol, TypeVar
+
+from watchkeeper.recording.model import LogRecord, MetricPoint, Span, SpanKind, SpanStatus
+from watchkeeper.storage.rollups import Dimension, Level, RollupDelta, RollupKey
+
+T = TypeVar("T")
+
+
+class StoreUnavailable(RuntimeError):
+    """The store cannot be reached or refused the write; the worker keeps the batch and retries."""
+
+
+class QueryError(ValueError):
+    """A query's arguments are invalid (bad cursor, reversed range); the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which data a query may see: everything, one organisation, or one user (within an org)."""
+
+    org_id: str | None = None
+    user_id: str | None = None
+
+    @classmethod
+    def everything(cls) -> Scope:
+        return cls()
+
+    @classmethod
+    def organisation(cls, org_id: str) -> Scope:
+        return cls(org_id=org_id)
+
+    @classmethod
+    def user(cls, user_id: str, org_id: str | None = None) -> Scope:
+        return cls(org_id=org_id, user_id=user_id)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """A half-open UTC interval ``[start, end)``."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise QueryError("time range bounds must be timezone-aware (UTC)")
+        if self.end <= self.start:
+            raise QueryError(f"time range ends ({self.end}) before it starts ({self.start})")
+
+    @classmethod
+    def last(cls, duration: timedelta, now: datetime | None = None) -> TimeRange:
+        end = now or datetime.now(UTC)
+        return cls(end - duration, end)
+
+    @property
+    def start_ts(self) -> float:
+        return self.start.timestamp()
+
+    @property
+    def end_ts(self) -> float:
+        return self.end.timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One flush: written in a single transaction, so it is stored whole or not at all."""
+
+    service: str
+    instance: str
+    spans: Sequence[Span] = ()
+    logs: Sequence[LogRecord] = ()
+    metrics: Sequence[MetricPoint] = ()
+    rollups: Mapping[RollupKey, RollupDelta] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.spans) + len(self.logs) + len(self.metrics)
+
+
+@dataclass(frozen=True, slots=True)
+class SpanFilter:
+    kind: SpanKind | None = None
+    name: str | None = None
+    status: SpanStatus | None = None
+    user_id: str | None = None
+    org_id: str | None = None
+    session_id: str | None = None
+    trace_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """A page of a list, newest first; pass ``next_cursor`` back to get the next page."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSpan:
+    trace_id: str
+    span_id: str
+    parent_id: str | None
+    kind: str
+    name: str
+    operation: str | None
+    start: datetime
+    duration: float
+    status: str
+    error_type: str | None
+    error_message: str | None
+    service: str
+    instance: str
+    user_id: str | None
+    org_id: str | None
+    session_id: str | None
+    model: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost: float | None
+    attributes: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLog:
+    time: datetime
+    level: int
+    logger: str
+    message: str
+    trace_id: str | None
+    span_id: str | None
+    service: str
+    instance: str
+    user_id: str | None
+    org_id: str | None
+    attributes: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMetric:
+    time: datetime
+    name: str
+    kind: str
+    value: float
+    service: str
+    instance: str
+    org_id: str | None
+    attributes: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NameSummary:
+    """Totals for one (kind, name) over a time range; latencies in seconds."""
+
+    kind: str
+    name: str
+    count: int
+    errors: int
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    input_tokens: int
+    output_tokens: int
+    cost: float
+    cost_unknown: int
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.count if self.count else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    bucket: datetime
+    count: int
+    errors: int
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    input_tokens: int
+    output_tokens: int
+    cost: float
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """Usage for one user, organisation or model over a time range."""
+
+    value: str
+    count: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    cost: float
+    cost_unknown: int
+
+
+class RetainedTable(StrEnum):
+    SPANS = "spans"
+    LOGS = "logs"
+    METRICS = "metrics"
+    MINUTE_ROLLUPS = "minute_rollups"
+    HOUR_ROLLUPS = "hour_rollups"
+
+
+class Sink(Protocol):
+    """Where the flush worker writes. ``write`` raises :class:`StoreUnavailable` on failure."""
+
+    def write(self, batch: Batch) -> None: ...
+
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Queries(Protocol):
+    def overview(
+        self, time_range: TimeRange, scope: Scope, kind: SpanKind | None = None
+    ) -> list[NameSummary]: ...
+
+    def series(
+        self,
+        time_range: TimeRange,
+        scope: Scope,
+        step: Level,
+        kind: SpanKind | None = None,
+        name: str | None = None,
+    ) -> list[SeriesPoint]: ...
+
+    def spans(
+        self,
+        time_range: TimeRange,
+        scope: Scope,
+        span_filter: SpanFilter = SpanFilter(),
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[StoredSpan]: ...
+
+    def trace(self, trace_id: str, scope: Scope) -> list[StoredSpan]: ...
+
+    def usage(
+        self, time_range: TimeRange, scope: Scope, dimension: Dimension, limit: int = 100
+    ) -> list[UsageRow]: ...
+
+    def logs(
+        self,
+        time_range: TimeRange,
+        scope: Scope,
+        min_level: int = 0,
+        text: str | None = None,
+        trace_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[StoredLog]: ...
+
+    def metrics(
+        self, time_range: TimeRange, scope: Scope, name: str, limit: int = 1000
+    ) -> list[StoredMetric]: ...
+
+
+class Store(Sink, Queries, Protocol):
+    """A full backend: written by the recorder, read by the API, kept tidy by retention."""
+
+    def delete_expired(self, table: RetainedTable, before: datetime, batch_size: int) -> int:
+        """Delete up to ``batch_size`` rows older than ``before``; return how many went."""
+        ...
+
+    def count(self, table: RetainedTable) -> int: ...
