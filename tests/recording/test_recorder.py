@@ -1,11 +1,12 @@
 import threading
 import time
+from collections.abc import Sequence
 
 import pytest
 
 from watchkeeper.config import load_settings
 from watchkeeper.recording.containment import InternalError
-from watchkeeper.recording.model import LogLevel, MetricKind, SpanKind, SpanStatus
+from watchkeeper.recording.model import LogLevel, MetricKind, Span, SpanKind, SpanStatus
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.storage.base import Batch
 from watchkeeper.testing import MemorySink
@@ -204,3 +205,21 @@ def test_a_malformed_span_is_dropped_alone_and_reported_under_strict_mode() -> N
     recorder.stop()
     assert [span.name for span in sink.spans()] == ["good-before", "good-after"]
     assert recorder.stats().dropped["invalid"] == 1
+
+
+def test_enrichers_fill_fields_on_the_worker_thread() -> None:
+    sink = MemorySink()
+    threads: list[str] = []
+
+    def price(spans: Sequence[Span]) -> None:
+        threads.append(threading.current_thread().name)
+        for span in spans:
+            span.cost = 0.5
+
+    recorder = make_recorder(sink)
+    recorder.enrichers.append(price)
+    with recorder, recorder.span("llm") as span:
+        span.usage(model="m", input_tokens=3)
+    (stored,) = sink.spans()
+    assert stored.cost == 0.5
+    assert threads == ["watchkeeper-flush"]

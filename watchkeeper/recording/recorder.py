@@ -12,7 +12,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -32,7 +32,7 @@ from watchkeeper.recording.model import (
 from watchkeeper.recording.spans import ActiveSpan, current_span
 from watchkeeper.recording.stats import DropReason, RecorderCounters, StatsSnapshot
 from watchkeeper.recording.windows import LiveWindows
-from watchkeeper.recording.worker import FlushWorker
+from watchkeeper.recording.worker import FlushWorker, SpanEnricher
 from watchkeeper.storage.base import Sink
 
 SignalHandler = Callable[[int, FrameType | None], Any] | int | None
@@ -45,8 +45,14 @@ class Recorder:
     migrated by :meth:`start`.
     """
 
-    def __init__(self, settings: Settings | None = None, sink: Sink | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        sink: Sink | None = None,
+        enrichers: Sequence[SpanEnricher] = (),
+    ) -> None:
         self.settings = settings or load_settings()
+        self.enrichers = list(enrichers)
         self.enabled = self.settings.enabled
         self._sink = sink
         self._capacity = self.settings.buffer_size
@@ -89,6 +95,7 @@ class Recorder:
                 instance=self.settings.instance,
                 batch_size=self.settings.batch_size,
                 flush_interval=self.settings.flush_interval,
+                enrichers=self.enrichers,
             )
             self._worker.start()
             atexit.register(self.stop)

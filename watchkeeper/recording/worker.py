@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 
 from watchkeeper.recording.containment import Containment
 from watchkeeper.recording.model import Event, LogRecord, MetricPoint, Span
@@ -18,6 +19,9 @@ from watchkeeper.recording.stats import DropReason, RecorderCounters
 from watchkeeper.recording.windows import LiveWindows
 from watchkeeper.storage.base import Batch, Sink
 from watchkeeper.storage.rollups import build_rollups
+
+SpanEnricher = Callable[[Sequence[Span]], None]
+"""Fills in fields that are too costly for the request path (e.g. prices), a batch at a time."""
 
 RETRY_FIRST_DELAY = 0.1
 RETRY_MAX_DELAY = 5.0
@@ -35,8 +39,10 @@ class FlushWorker:
         instance: str,
         batch_size: int,
         flush_interval: float,
+        enrichers: Sequence[SpanEnricher] = (),
     ) -> None:
         self._buffer = buffer
+        self._enrichers = tuple(enrichers)
         self._sink = sink
         self._counters = counters
         self._live = live
@@ -140,6 +146,11 @@ class FlushWorker:
         if not drained:
             return None
         self._counters.drained += drained
+        for enrich in self._enrichers:
+            try:
+                enrich(spans)
+            except Exception as error:
+                self._containment.report("enriching spans", error)
         try:
             rollups = build_rollups(spans)
         except Exception as error:
