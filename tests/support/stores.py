@@ -1,0 +1,56 @@
+"""Builders shared by the storage tests (importable by spawned writer processes too)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from watchkeeper.recording.ids import new_span_id, new_trace_id
+from watchkeeper.recording.model import Span, SpanKind, SpanStatus
+from watchkeeper.storage.base import Batch
+from watchkeeper.storage.engine import create_store_engine
+from watchkeeper.storage.rollups import build_rollups
+
+T0 = 1_700_000_000.0 - 1_700_000_000.0 % 86_400  # midnight UTC, so hours are easy to reason about
+
+
+@dataclass(frozen=True)
+class StoreTarget:
+    """A database URL, plus the PostgreSQL schema to work in (picklable for child processes)."""
+
+    url: str
+    schema: str | None = None
+
+    def engine(self) -> Engine:
+        args = {} if self.schema is None else {"options": f"-csearch_path={self.schema}"}
+        return create_store_engine(self.url, connect_args=args)
+
+
+def span(
+    start: float,
+    duration: float = 0.1,
+    *,
+    kind: SpanKind = SpanKind.REQUEST,
+    name: str = "GET /items",
+    error: bool = False,
+    trace_id: int | None = None,
+    **fields: object,
+) -> Span:
+    return Span(
+        kind,
+        name,
+        start,
+        duration,
+        trace_id or new_trace_id(),
+        new_span_id(),
+        status=SpanStatus.ERROR if error else SpanStatus.OK,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def batch_of(spans: Iterable[Span], **parts: object) -> Batch:
+    """A batch as the flush worker builds it: the spans plus their rollups."""
+    spans = list(spans)
+    return Batch("api", "host-1", spans=spans, rollups=build_rollups(spans), **parts)  # type: ignore[arg-type]
