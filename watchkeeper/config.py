@@ -7,6 +7,7 @@ environment variable and says what was expected, so an operator can fix it witho
 from __future__ import annotations
 
 import os
+import re
 import socket
 from datetime import timedelta
 from pathlib import Path
@@ -85,6 +86,15 @@ class Settings(BaseSettings):
     migrate_on_start: bool = Field(
         True, description="Bring the store's schema up to date when Watchkeeper starts."
     )
+    redact: bool = Field(
+        True, description="Redact personal data (e-mail, phone, cards, keys) before storing."
+    )
+    redact_fields: list[str] = Field(
+        default_factory=list, description="Extra field names whose values are always redacted."
+    )
+    redact_patterns: list[str] = Field(
+        default_factory=list, description="Extra regular expressions to redact (JSON list)."
+    )
     raise_internal_errors: bool = Field(
         False, description="Re-raise Watchkeeper's own errors (for its test suite), not just log."
     )
@@ -102,6 +112,18 @@ class Settings(BaseSettings):
                 f"got one starting with {scheme!r}"
             )
         return value
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(
+                    f"{pattern!r} is not a valid regular expression: {error}"
+                ) from None
+        return patterns
 
     @model_validator(mode="after")
     def _batch_fits_buffer(self) -> Settings:

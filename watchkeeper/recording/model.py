@@ -192,4 +192,110 @@ class MetricPoint:
         self.attributes = attributes
 
 
-Event = Span | LogRecord | MetricPoint
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+
+class Snapshot:
+    """What the app knew at a step (the question, birth details, retrieved documents).
+
+    ``data`` is redacted on the flush worker before it is stored, never on the request path.
+    """
+
+    __slots__ = ("data", "name", "org_id", "session_id", "span_id", "time", "trace_id", "user_id")
+
+    def __init__(
+        self,
+        time: float,
+        name: str,
+        data: Attributes,
+        trace_id: int = 0,
+        span_id: int = 0,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        org_id: str | None = None,
+    ) -> None:
+        self.time = time
+        self.name = name
+        self.data = data
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.session_id = session_id
+        self.user_id = user_id
+        self.org_id = org_id
+
+
+class ValidationResult:
+    """One run of a business rule on an AI answer; a failure is an issue with a severity."""
+
+    __slots__ = (
+        "expected",
+        "message",
+        "observed",
+        "org_id",
+        "passed",
+        "session_id",
+        "severity",
+        "span_id",
+        "target",
+        "time",
+        "trace_id",
+        "user_id",
+        "validator",
+    )
+
+    def __init__(
+        self,
+        time: float,
+        validator: str,
+        target: str,
+        passed: bool,
+        observed: float | str | None,
+        expected: str,
+        severity: Severity,
+        message: str = "",
+        trace_id: int = 0,
+        span_id: int = 0,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        org_id: str | None = None,
+    ) -> None:
+        self.time = time
+        self.validator = validator
+        self.target = target
+        self.passed = passed
+        self.observed = observed
+        self.expected = expected
+        self.severity = severity
+        self.message = message
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.session_id = session_id
+        self.user_id = user_id
+        self.org_id = org_id
+
+
+class SessionMark:
+    """An explicit start or end of a session; sessions also appear from their spans alone."""
+
+    __slots__ = ("ended", "org_id", "session_id", "time", "user_id")
+
+    def __init__(
+        self,
+        time: float,
+        session_id: str,
+        ended: bool,
+        user_id: str | None = None,
+        org_id: str | None = None,
+    ) -> None:
+        self.time = time
+        self.session_id = session_id
+        self.ended = ended
+        self.user_id = user_id
+        self.org_id = org_id
+
+
+Event = Span | LogRecord | MetricPoint | Snapshot | ValidationResult | SessionMark

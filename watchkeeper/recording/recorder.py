@@ -29,6 +29,7 @@ from watchkeeper.recording.model import (
     Span,
     SpanKind,
 )
+from watchkeeper.recording.redaction import Redactor
 from watchkeeper.recording.spans import ActiveSpan, current_span
 from watchkeeper.recording.stats import DropReason, RecorderCounters, StatsSnapshot
 from watchkeeper.recording.windows import LiveWindows
@@ -53,6 +54,11 @@ class Recorder:
     ) -> None:
         self.settings = settings or load_settings()
         self.enrichers = list(enrichers)
+        self.redactor = (
+            Redactor.build(self.settings.redact_fields, self.settings.redact_patterns)
+            if self.settings.redact
+            else None
+        )
         self.enabled = self.settings.enabled
         self._sink = sink
         self._capacity = self.settings.buffer_size
@@ -96,6 +102,7 @@ class Recorder:
                 batch_size=self.settings.batch_size,
                 flush_interval=self.settings.flush_interval,
                 enrichers=self.enrichers,
+                redactor=self.redactor,
             )
             self._worker.start()
             atexit.register(self.stop)

@@ -12,13 +12,25 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from watchkeeper.recording.containment import Containment
-from watchkeeper.recording.model import Event, LogRecord, MetricPoint, Span
+from watchkeeper.recording.model import (
+    Event,
+    LogRecord,
+    MetricPoint,
+    SessionMark,
+    Snapshot,
+    Span,
+    ValidationResult,
+)
+from watchkeeper.recording.redaction import Redactor
+from watchkeeper.recording.spans import ActiveSpan
 from watchkeeper.recording.stats import DropReason, RecorderCounters
 from watchkeeper.recording.windows import LiveWindows
 from watchkeeper.storage.base import Batch, Sink
 from watchkeeper.storage.rollups import build_rollups
+from watchkeeper.storage.sessions import build_sessions
 
 SpanEnricher = Callable[[Sequence[Span]], None]
 """Fills in fields that are too costly for the request path (e.g. prices), a batch at a time."""
@@ -40,8 +52,10 @@ class FlushWorker:
         batch_size: int,
         flush_interval: float,
         enrichers: Sequence[SpanEnricher] = (),
+        redactor: Redactor | None = None,
     ) -> None:
         self._buffer = buffer
+        self._redactor = redactor
         self._enrichers = tuple(enrichers)
         self._sink = sink
         self._counters = counters
@@ -129,28 +143,40 @@ class FlushWorker:
             self._retry_delay = RETRY_FIRST_DELAY
 
     def _drain(self) -> Batch | None:
-        buffer = self._buffer
         spans: list[Span] = []
         logs: list[LogRecord] = []
         metrics: list[MetricPoint] = []
-        popleft = buffer.popleft
-        for _ in range(min(len(buffer), self._batch_size)):
-            event = popleft()
-            if type(event) is LogRecord:
-                logs.append(event)
-            elif type(event) is MetricPoint:
-                metrics.append(event)
-            else:
-                spans.append(event)  # type: ignore[arg-type]
-        drained = len(spans) + len(logs) + len(metrics)
+        snapshots: list[Snapshot] = []
+        validations: list[ValidationResult] = []
+        marks: list[SessionMark] = []
+        route: dict[type, list[Any]] = {
+            ActiveSpan: spans,
+            Span: spans,
+            LogRecord: logs,
+            MetricPoint: metrics,
+            Snapshot: snapshots,
+            ValidationResult: validations,
+            SessionMark: marks,
+        }
+        popleft = self._buffer.popleft
+        drained = min(len(self._buffer), self._batch_size)
         if not drained:
             return None
+        for _ in range(drained):
+            event = popleft()
+            target = route.get(type(event))
+            if target is None:
+                self._counters.drop(DropReason.INVALID)
+                continue
+            target.append(event)
         self._counters.drained += drained
         for enrich in self._enrichers:
             try:
                 enrich(spans)
             except Exception as error:
                 self._containment.report("enriching spans", error)
+        if self._redactor is not None:
+            _redact(self._redactor, spans, logs, snapshots, validations)
         try:
             rollups = build_rollups(spans)
         except Exception as error:
@@ -164,7 +190,11 @@ class FlushWorker:
             spans=spans,
             logs=logs,
             metrics=metrics,
+            snapshots=snapshots,
+            validations=validations,
+            session_marks=marks,
             rollups=rollups,
+            sessions=build_sessions(spans, marks),
         )
 
     def _valid_spans(self, spans: list[Span]) -> list[Span]:
@@ -201,14 +231,37 @@ class FlushWorker:
         return True
 
 
+def _redact(
+    redactor: Redactor,
+    spans: list[Span],
+    logs: list[LogRecord],
+    snapshots: list[Snapshot],
+    validations: list[ValidationResult],
+) -> None:
+    for span in spans:
+        if span.attributes:
+            span.attributes = redactor.mapping(span.attributes)
+        if span.error_message:
+            span.error_message = redactor.text(span.error_message)
+    for log in logs:
+        log.message = redactor.text(log.message)
+        if log.attributes:
+            log.attributes = redactor.mapping(log.attributes)
+    for snapshot in snapshots:
+        snapshot.data = redactor.mapping(snapshot.data)
+    for validation in validations:
+        validation.message = redactor.text(validation.message)
+        if isinstance(validation.observed, str):
+            validation.observed = redactor.text(validation.observed)
+
+
 def _oldest_time(batch: Batch) -> float:
     """When the oldest event in a batch happened; events arrive in order, so check the heads."""
-    candidates = []
+    candidates = [time.time()]
     if batch.spans:
         first = batch.spans[0]
         candidates.append(first.start + first.duration)
-    if batch.logs:
-        candidates.append(batch.logs[0].time)
-    if batch.metrics:
-        candidates.append(batch.metrics[0].time)
+    for events in (batch.logs, batch.metrics, batch.snapshots, batch.validations):
+        if events:
+            candidates.append(events[0].time)
     return min(candidates)

@@ -15,8 +15,18 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
-from watchkeeper.recording.model import LogRecord, MetricPoint, Span, SpanKind, SpanStatus
+from watchkeeper.recording.model import (
+    LogRecord,
+    MetricPoint,
+    SessionMark,
+    Snapshot,
+    Span,
+    SpanKind,
+    SpanStatus,
+    ValidationResult,
+)
 from watchkeeper.storage.rollups import Dimension, Level, RollupDelta, RollupKey
+from watchkeeper.storage.sessions import SessionDelta
 
 T = TypeVar("T")
 
@@ -85,10 +95,22 @@ class Batch:
     spans: Sequence[Span] = ()
     logs: Sequence[LogRecord] = ()
     metrics: Sequence[MetricPoint] = ()
+    snapshots: Sequence[Snapshot] = ()
+    validations: Sequence[ValidationResult] = ()
+    session_marks: Sequence[SessionMark] = ()
     rollups: Mapping[RollupKey, RollupDelta] = field(default_factory=dict)
+    sessions: Mapping[str, SessionDelta] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.spans) + len(self.logs) + len(self.metrics)
+        """Events in the batch (what the recorder counts as flushed)."""
+        return (
+            len(self.spans)
+            + len(self.logs)
+            + len(self.metrics)
+            + len(self.snapshots)
+            + len(self.validations)
+            + len(self.session_marks)
+        )
 
 
 @dataclass(frozen=True, slots=True)

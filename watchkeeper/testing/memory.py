@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import threading
 
-from watchkeeper.recording.model import LogRecord, MetricPoint, Span, SpanKind
+from watchkeeper.recording.model import (
+    LogRecord,
+    MetricPoint,
+    SessionMark,
+    Snapshot,
+    Span,
+    SpanKind,
+    ValidationResult,
+)
 from watchkeeper.storage.base import Batch, StoreUnavailable
 
 
@@ -16,6 +24,9 @@ class MemorySink:
         self._spans: list[Span] = []
         self._logs: list[LogRecord] = []
         self._metrics: list[MetricPoint] = []
+        self._snapshots: list[Snapshot] = []
+        self._validations: list[ValidationResult] = []
+        self._session_marks: list[SessionMark] = []
         self.batches = 0
         self.fail = False
         self.closed = False
@@ -27,6 +38,9 @@ class MemorySink:
             self._spans.extend(batch.spans)
             self._logs.extend(batch.logs)
             self._metrics.extend(batch.metrics)
+            self._snapshots.extend(batch.snapshots)
+            self._validations.extend(batch.validations)
+            self._session_marks.extend(batch.session_marks)
             self.batches += 1
 
     def ping(self) -> None:
@@ -46,6 +60,21 @@ class MemorySink:
         with self._lock:
             return list(self._metrics)
 
+    @property
+    def snapshots(self) -> list[Snapshot]:
+        with self._lock:
+            return list(self._snapshots)
+
+    @property
+    def validations(self) -> list[ValidationResult]:
+        with self._lock:
+            return list(self._validations)
+
+    @property
+    def session_marks(self) -> list[SessionMark]:
+        with self._lock:
+            return list(self._session_marks)
+
     def spans(self, kind: SpanKind | None = None, name: str | None = None) -> list[Span]:
         """Written spans in the order they were written, optionally of one kind and name."""
         with self._lock:
@@ -60,3 +89,6 @@ class MemorySink:
             self._spans.clear()
             self._logs.clear()
             self._metrics.clear()
+            self._snapshots.clear()
+            self._validations.clear()
+            self._session_marks.clear()

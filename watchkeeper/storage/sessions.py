@@ -1,0 +1,79 @@
+"""Per-session totals built from a batch of spans and session marks, merged by the store.
+
+A session (a conversation, a guidance session, a voice call) exists as soon as a span carries
+its id; explicit marks add a start and an end. Deltas are additive (min/max for times), so several
+processes can update one session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from watchkeeper.recording.model import SessionMark, Span, SpanStatus
+
+
+@dataclass(slots=True)
+class SessionDelta:
+    first_seen: float
+    last_seen: float
+    user_id: str | None = None
+    org_id: str | None = None
+    spans: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    ended_at: float | None = None
+
+    def merge(self, other: SessionDelta) -> None:
+        self.first_seen = min(self.first_seen, other.first_seen)
+        self.last_seen = max(self.last_seen, other.last_seen)
+        self.user_id = self.user_id or other.user_id
+        self.org_id = self.org_id or other.org_id
+        self.spans += other.spans
+        self.errors += other.errors
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cost += other.cost
+        if other.ended_at is not None:
+            self.ended_at = max(self.ended_at or other.ended_at, other.ended_at)
+
+
+def build_sessions(
+    spans: Iterable[Span], marks: Iterable[SessionMark] = ()
+) -> dict[str, SessionDelta]:
+    deltas: dict[str, SessionDelta] = {}
+    for span in spans:
+        session_id = span.session_id
+        if not session_id:
+            continue
+        end = span.start + span.duration
+        delta = deltas.get(session_id)
+        if delta is None:
+            delta = deltas[session_id] = SessionDelta(span.start, end)
+        else:
+            delta.first_seen = min(delta.first_seen, span.start)
+            delta.last_seen = max(delta.last_seen, end)
+        delta.user_id = delta.user_id or span.user_id
+        delta.org_id = delta.org_id or span.org_id
+        delta.spans += 1
+        if span.status is SpanStatus.ERROR:
+            delta.errors += 1
+        delta.input_tokens += span.input_tokens or 0
+        delta.output_tokens += span.output_tokens or 0
+        delta.cost += span.cost or 0.0
+    for mark in marks:
+        delta = deltas.get(mark.session_id)
+        if delta is None:
+            delta = deltas[mark.session_id] = SessionDelta(mark.time, mark.time)
+        delta.merge(
+            SessionDelta(
+                mark.time,
+                mark.time,
+                user_id=mark.user_id,
+                org_id=mark.org_id,
+                ended_at=mark.time if mark.ended else None,
+            )
+        )
+    return deltas
