@@ -223,3 +223,24 @@ def test_enrichers_fill_fields_on_the_worker_thread() -> None:
     (stored,) = sink.spans()
     assert stored.cost == 0.5
     assert threads == ["watchkeeper-flush"]
+
+
+def test_observers_see_each_batch_and_their_errors_are_contained() -> None:
+    sink = MemorySink()
+    seen: list[int] = []
+
+    def count(batch: Batch) -> None:
+        seen.append(len(batch.spans))
+
+    def broken(batch: Batch) -> None:
+        raise RuntimeError("observer bug")
+
+    recorder = make_recorder(sink, raise_internal_errors=False)
+    recorder.observers.extend([broken, count])
+    with recorder:
+        for _ in range(5):
+            with recorder.span("x"):
+                pass
+    assert sum(seen) == 5
+    assert len(sink.spans()) == 5
+    assert recorder.stats().internal_errors >= 1

@@ -33,7 +33,7 @@ from watchkeeper.recording.redaction import Redactor
 from watchkeeper.recording.spans import ActiveSpan, current_span
 from watchkeeper.recording.stats import DropReason, RecorderCounters, StatsSnapshot
 from watchkeeper.recording.windows import LiveWindows
-from watchkeeper.recording.worker import FlushWorker, SpanEnricher
+from watchkeeper.recording.worker import BatchObserver, FlushWorker, SpanEnricher
 from watchkeeper.storage.base import Sink
 
 SignalHandler = Callable[[int, FrameType | None], Any] | int | None
@@ -51,9 +51,11 @@ class Recorder:
         settings: Settings | None = None,
         sink: Sink | None = None,
         enrichers: Sequence[SpanEnricher] = (),
+        observers: Sequence[BatchObserver] = (),
     ) -> None:
         self.settings = settings or load_settings()
         self.enrichers = list(enrichers)
+        self.observers = list(observers)
         self.redactor = (
             Redactor.build(self.settings.redact_fields, self.settings.redact_patterns)
             if self.settings.redact
@@ -103,6 +105,7 @@ class Recorder:
                 flush_interval=self.settings.flush_interval,
                 enrichers=self.enrichers,
                 redactor=self.redactor,
+                observers=self.observers,
             )
             self._worker.start()
             atexit.register(self.stop)

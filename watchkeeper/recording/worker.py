@@ -35,6 +35,9 @@ from watchkeeper.storage.sessions import build_sessions
 SpanEnricher = Callable[[Sequence[Span]], None]
 """Fills in fields that are too costly for the request path (e.g. prices), a batch at a time."""
 
+BatchObserver = Callable[[Batch], None]
+"""Sees every batch the worker built (e.g. metrics exposition, a live feed); must be quick."""
+
 RETRY_FIRST_DELAY = 0.1
 RETRY_MAX_DELAY = 5.0
 
@@ -53,8 +56,10 @@ class FlushWorker:
         flush_interval: float,
         enrichers: Sequence[SpanEnricher] = (),
         redactor: Redactor | None = None,
+        observers: Sequence[BatchObserver] = (),
     ) -> None:
         self._buffer = buffer
+        self._observers = observers
         self._redactor = redactor
         self._enrichers = tuple(enrichers)
         self._sink = sink
@@ -184,7 +189,7 @@ class FlushWorker:
             spans = self._valid_spans(spans)
             rollups = build_rollups(spans)
         self._live.observe(spans)
-        return Batch(
+        batch = Batch(
             service=self._service,
             instance=self._instance,
             spans=spans,
@@ -196,6 +201,12 @@ class FlushWorker:
             rollups=rollups,
             sessions=build_sessions(spans, marks),
         )
+        for observe in self._observers:
+            try:
+                observe(batch)
+            except Exception as error:
+                self._containment.report("observing a batch", error)
+        return batch
 
     def _valid_spans(self, spans: list[Span]) -> list[Span]:
         """Keep the spans that aggregate on their own; count the others as invalid drops.
