@@ -95,6 +95,17 @@ class Settings(BaseSettings):
     redact_patterns: list[str] = Field(
         default_factory=list, description="Extra regular expressions to redact (JSON list)."
     )
+    api_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Keys that open the API, dashboard and protected endpoints (JSON list).",
+    )
+    open_access: bool = Field(
+        False, description="Serve the API and dashboard without a key (local development only)."
+    )
+    protect_metrics: bool = Field(True, description="Require a key for /metrics.")
+    protect_configuration: bool = Field(
+        True, description="Require a key for /health/configuration."
+    )
     raise_internal_errors: bool = Field(
         False, description="Re-raise Watchkeeper's own errors (for its test suite), not just log."
     )
