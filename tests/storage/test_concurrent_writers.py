@@ -1,0 +1,72 @@
+"""Several processes writing the same store at once: no errors, no lost rows or rollup counts."""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import UTC, datetime
+from multiprocessing.synchronize import Event
+
+import pytest
+
+from tests.support.stores import T0, StoreTarget, batch_of, span
+from watchkeeper.storage import migrate
+from watchkeeper.storage.base import RetainedTable, Scope, TimeRange
+from watchkeeper.storage.rollups import Dimension
+from watchkeeper.storage.sql_store import SqlStore
+
+PROCESSES, BATCHES, SPANS_PER_BATCH = 4, 12, 150
+
+
+def write_batches(target: StoreTarget, seed: int, start: Event) -> None:
+    """Run in a child process: write batches whose rollup keys overlap every other writer's."""
+    store = SqlStore(target.engine())
+    store.ping()
+    start.wait(timeout=60)  # every writer connected, so their batches really interleave
+    try:
+        for number in range(BATCHES):
+            base = T0 + number * 45  # same minutes and hours in every process
+            store.write(
+                batch_of(
+                    span(
+                        base + i * 0.3,
+                        0.05 + seed / 100,
+                        name=f"n{i % 5}",
+                        org_id=f"o{i % 3}",
+                        user_id=f"u{(i + seed) % 7}",
+                        model="m",
+                    )
+                    for i in range(SPANS_PER_BATCH)
+                )
+            )
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_four_processes_write_one_store_without_errors_or_losses(target: StoreTarget) -> None:
+    store = SqlStore(target.engine())
+    migrate.upgrade(store.engine)
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    workers = [
+        context.Process(target=write_batches, args=(target, seed, start))
+        for seed in range(PROCESSES)
+    ]
+    for worker in workers:
+        worker.start()
+    start.set()
+    for worker in workers:
+        worker.join(timeout=120)
+    try:
+        assert [worker.exitcode for worker in workers] == [0] * PROCESSES
+        total = PROCESSES * BATCHES * SPANS_PER_BATCH
+        assert store.count(RetainedTable.SPANS) == total
+        everything = TimeRange(
+            datetime.fromtimestamp(T0, UTC), datetime.fromtimestamp(T0 + 86_400, UTC)
+        )
+        summaries = store.overview(everything, Scope.everything())
+        assert sum(s.count for s in summaries) == total
+        usage = store.usage(everything, Scope.everything(), dimension=Dimension.USER)
+        assert sum(row.count for row in usage) == total
+    finally:
+        store.close()

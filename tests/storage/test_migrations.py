@@ -1,0 +1,85 @@
+"""Migrations: they build what schema.py describes, keep data, and walk down and up cleanly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from tests.support.stores import T0, StoreTarget, batch_of, span
+from watchkeeper.storage import migrate
+from watchkeeper.storage.base import RetainedTable, Scope, TimeRange
+from watchkeeper.storage.schema import VERSION_TABLE, metadata
+from watchkeeper.storage.sql_store import SqlStore
+
+
+def _tables(store: SqlStore) -> set[str]:
+    return set(inspect(store.engine).get_table_names())
+
+
+def test_revisions_run_from_base_to_head() -> None:
+    revisions = migrate.revisions()
+    assert revisions[0] == "0001"
+    assert revisions[-1] == migrate.head_revision()
+    assert len(set(revisions)) == len(revisions)
+
+
+def test_head_matches_the_tables_in_schema_py(target: StoreTarget) -> None:
+    store = SqlStore(target.engine())
+    try:
+        migrate.upgrade(store.engine)
+        with store.engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+            assert compare_metadata(context, metadata) == []
+    finally:
+        store.close()
+
+
+def test_data_written_at_the_first_revision_survives_upgrading(target: StoreTarget) -> None:
+    store = SqlStore(target.engine())
+    try:
+        assert migrate.current_revision(store.engine) is None
+        migrate.upgrade(store.engine, migrate.revisions()[0])
+        store.write(batch_of([span(T0 + i, 0.2, user_id="u1") for i in range(30)]))
+
+        migrate.upgrade(store.engine)
+
+        assert migrate.current_revision(store.engine) == migrate.head_revision()
+        assert store.count(RetainedTable.SPANS) == 30
+        day = TimeRange(datetime.fromtimestamp(T0, UTC), datetime.fromtimestamp(T0 + 60, UTC))
+        assert store.overview(day, Scope.everything())[0].count == 30
+        migrate.upgrade(store.engine)  # already at head: nothing to do, nothing lost
+        assert store.count(RetainedTable.SPANS) == 30
+    finally:
+        store.close()
+
+
+def test_every_revision_walks_down_to_base_and_back_up(target: StoreTarget) -> None:
+    store = SqlStore(target.engine())
+    try:
+        migrate.upgrade(store.engine)
+        revisions = migrate.revisions()
+        for previous in [*reversed(revisions[:-1]), "base"]:
+            migrate.downgrade(store.engine, previous)
+            assert migrate.current_revision(store.engine) == (
+                None if previous == "base" else previous
+            )
+        assert _tables(store) <= {VERSION_TABLE}
+        for revision in revisions:
+            migrate.upgrade(store.engine, revision)
+            assert migrate.current_revision(store.engine) == revision
+        assert {table.name for table in metadata.sorted_tables} <= _tables(store)
+        store.write(batch_of([span(T0, 0.1)]))
+        assert store.count(RetainedTable.SPANS) == 1
+    finally:
+        store.close()
+
+
+def test_migrating_by_url_uses_and_releases_its_own_engine(tmp_path: object) -> None:
+    url = f"sqlite:///{tmp_path}/by-url.db"
+    migrate.upgrade(url)
+    assert migrate.current_revision(url) == migrate.head_revision()
+    migrate.downgrade(url, "base")
+    assert migrate.current_revision(url) is None

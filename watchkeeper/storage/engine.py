@@ -1,0 +1,79 @@
+"""SQLAlchemy engines for the store: how each database wants its connections and transactions.
+
+SQLite runs in WAL mode so readers never block the writer. The driver's own transaction
+handling is switched off and SQLAlchemy's ``begin`` emits ``BEGIN`` itself, which lets a write
+start with ``BEGIN IMMEDIATE``: it takes the file's write lock up front, so writers from several
+processes queue on the busy timeout instead of failing half-way through when a read lock cannot
+be upgraded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, assert_never
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Connection, Engine
+
+from watchkeeper.storage.dialect import Dialect
+
+SQLITE_BUSY_TIMEOUT_MS = 2_000
+"""Short, so a file held locked by someone else surfaces as StoreUnavailable and is retried."""
+
+
+def create_store_engine(url: str | URL, connect_args: Mapping[str, Any] | None = None) -> Engine:
+    """An engine for ``url`` set up for the store; ``connect_args`` go to the driver."""
+    dialect = Dialect.of(url)
+    args = dict(connect_args or {})
+    match dialect:
+        case Dialect.SQLITE:
+            engine = create_engine(url, connect_args=args)
+            event.listen(engine, "connect", _configure_sqlite)
+            event.listen(engine, "begin", _begin_sqlite)
+        case Dialect.POSTGRESQL:
+            engine = create_engine(url, connect_args=args, pool_pre_ping=True)
+        case _:
+            assert_never(dialect)
+    return engine
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: object) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def driver_connection(connection: Connection) -> Any:
+    """The driver's own connection (sqlite3 or psycopg) under a SQLAlchemy connection."""
+    driver = connection.connection.driver_connection
+    if driver is None:
+        raise RuntimeError("the store's connection was closed while in use")
+    return driver
+
+
+def _begin_sqlite(connection: Connection) -> None:
+    # A writer has already issued BEGIN IMMEDIATE on the driver connection (see write_transaction).
+    if not driver_connection(connection).in_transaction:
+        connection.exec_driver_sql("BEGIN")
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A connection inside a write transaction: committed on success, rolled back on error."""
+    with engine.connect() as connection:
+        dialect = Dialect.of(engine.url)
+        match dialect:
+            case Dialect.SQLITE:
+                driver_connection(connection).execute("BEGIN IMMEDIATE")
+            case Dialect.POSTGRESQL:
+                pass
+            case _:
+                assert_never(dialect)
+        with connection.begin():
+            yield connection

@@ -1,0 +1,52 @@
+"""Opening the store that :class:`~watchkeeper.config.Settings` describe."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import URL, make_url
+
+from watchkeeper.config import Settings
+from watchkeeper.storage import migrate
+from watchkeeper.storage.base import StoreUnavailable
+from watchkeeper.storage.engine import create_store_engine
+from watchkeeper.storage.sql_store import SqlStore, describe_error
+
+
+def postgres_url(url: str) -> URL:
+    """``url`` with the psycopg 3 driver, whichever PostgreSQL scheme it was written with."""
+    parsed = make_url(url.replace("postgres://", "postgresql://", 1))
+    return parsed.set(drivername="postgresql+psycopg")
+
+
+def open_store(settings: Settings) -> SqlStore:
+    """PostgreSQL when a database URL is set, otherwise the SQLite file; migrated if configured.
+
+    Raises :class:`StoreUnavailable` naming the setting to check when the store cannot be reached.
+    """
+    if settings.database_url is not None:
+        url = postgres_url(settings.database_url.get_secret_value())
+        where = f"PostgreSQL at {url.render_as_string(hide_password=True)}"
+        setting = "DATABASE_URL"
+    else:
+        path = settings.sqlite_path.expanduser()
+        where, setting = f"SQLite file {path}", "WATCHKEEPER_SQLITE_PATH"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"cannot create the directory for the {where} ({exc.strerror}); check {setting}"
+            ) from None
+        url = URL.create("sqlite", database=str(path))
+    store = SqlStore(create_store_engine(url))
+    try:
+        store.ping()
+        if settings.migrate_on_start:
+            migrate.upgrade(store.engine)
+    except StoreUnavailable as exc:
+        store.close()
+        raise StoreUnavailable(f"cannot open the {where}: {exc}; check {setting}") from None
+    except Exception as exc:
+        store.close()
+        raise StoreUnavailable(
+            f"cannot migrate the {where}: {describe_error(exc)}; check {setting}"
+        ) from None
+    return store

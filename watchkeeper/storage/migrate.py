@@ -1,0 +1,99 @@
+"""Bring a store's schema up (or down) to a revision by running Alembic from code.
+
+The migration scripts ship inside the package, so an installed Watchkeeper can migrate a
+user's database without an ``alembic.ini``. Each command runs in one write transaction; on
+PostgreSQL it also holds an advisory lock, so app replicas starting together migrate one at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import assert_never
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import URL, Connection, Engine
+
+from watchkeeper.storage.dialect import Dialect
+from watchkeeper.storage.engine import create_store_engine, write_transaction
+from watchkeeper.storage.schema import VERSION_TABLE
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+_ADVISORY_LOCK = 0x5741_7443_4B50  # any constant shared by every Watchkeeper process
+
+EngineOrUrl = Engine | str | URL
+
+
+def _config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("path_separator", "os")
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+@contextmanager
+def _engine(target: EngineOrUrl) -> Iterator[Engine]:
+    if isinstance(target, Engine):
+        yield target
+        return
+    engine = create_store_engine(target)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _migration_connection(target: EngineOrUrl) -> Iterator[Connection]:
+    with _engine(target) as engine, write_transaction(engine) as connection:
+        dialect = Dialect.of(engine.url)
+        match dialect:
+            case Dialect.POSTGRESQL:
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK}
+                )
+            case Dialect.SQLITE:
+                pass  # BEGIN IMMEDIATE already excludes every other writer
+            case _:
+                assert_never(dialect)
+        yield connection
+
+
+def upgrade(target: EngineOrUrl, revision: str = "head") -> None:
+    with _migration_connection(target) as connection:
+        command.upgrade(_config(connection), revision)
+
+
+def downgrade(target: EngineOrUrl, revision: str) -> None:
+    with _migration_connection(target) as connection:
+        command.downgrade(_config(connection), revision)
+
+
+def current_revision(target: EngineOrUrl) -> str | None:
+    """The revision the store is at, or ``None`` for a database Watchkeeper never migrated."""
+    with _engine(target) as engine, engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+        return context.get_current_revision()
+
+
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(_config())
+
+
+def head_revision() -> str:
+    head = _scripts().get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migrations found in {MIGRATIONS}")
+    return head
+
+
+def revisions() -> list[str]:
+    """Every revision, oldest first."""
+    return [script.revision for script in reversed(list(_scripts().walk_revisions()))]

@@ -1,0 +1,237 @@
+"""The store's list queries (spans, traces, logs, metric points) as SQLAlchemy Core.
+
+Every filter is a bound parameter. Lists are newest first and paged by an opaque cursor holding
+the last row's (time, id), so a page is one index range scan however deep the caller pages.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    desc,
+    false,
+    or_,
+    select,
+)
+from sqlalchemy.engine import Connection
+
+from watchkeeper.storage.base import (
+    Page,
+    QueryError,
+    Scope,
+    SpanFilter,
+    StoredLog,
+    StoredMetric,
+    StoredSpan,
+    TimeRange,
+)
+from watchkeeper.storage.schema import logs, metric_points, spans
+
+MAX_PAGE = 1_000
+"""Most spans or logs in one page; a larger ``limit`` is a :class:`QueryError`, not clamped."""
+MAX_METRIC_POINTS = 100_000
+
+
+def check_limit(limit: int, maximum: int) -> None:
+    if not 1 <= limit <= maximum:
+        raise QueryError(f"limit must be between 1 and {maximum}, got {limit}")
+
+
+def scoped(table: Any, scope: Scope) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if scope.org_id is not None:
+        conditions.append(table.c.org_id == scope.org_id)
+    if scope.user_id is not None:
+        conditions.append(table.c.user_id == scope.user_id)
+    return conditions
+
+
+def in_range(column: Any, start: float, end: float) -> ColumnElement[bool]:
+    return and_(column >= start, column < end)
+
+
+def encode_cursor(time: float, row_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{time!r}/{row_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[float, int]:
+    try:
+        time_text, id_text = base64.b64decode(cursor, altchars=b"-_", validate=True).split(b"/")
+        time, row_id = float(time_text), int(id_text)
+    except (binascii.Error, ValueError) as exc:
+        raise QueryError("invalid cursor: pass back a next_cursor from an earlier page") from exc
+    if not math.isfinite(time):
+        raise QueryError("invalid cursor: pass back a next_cursor from an earlier page")
+    return time, row_id
+
+
+def _page(
+    connection: Connection,
+    query: Select[Any],
+    time_column: Any,
+    id_column: Any,
+    limit: int,
+    cursor: str | None,
+) -> tuple[Sequence[Row[Any]], str | None]:
+    """Newest first by (time, id); the cursor is the last row's (time, id)."""
+    check_limit(limit, MAX_PAGE)
+    if cursor is not None:
+        time, row_id = decode_cursor(cursor)
+        query = query.where(or_(time_column < time, and_(time_column == time, id_column < row_id)))
+    query = query.order_by(desc(time_column), desc(id_column)).limit(limit + 1)
+    rows = connection.execute(query).all()
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], encode_cursor(last._mapping[time_column], last._mapping[id_column])
+
+
+def _attributes(text: str | None) -> dict[str, Any]:
+    return json.loads(text) if text else {}
+
+
+def _time(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _stored_span(row: Row[Any]) -> StoredSpan:
+    values = row._mapping
+    return StoredSpan(
+        trace_id=values["trace_id"],
+        span_id=values["span_id"],
+        parent_id=values["parent_id"],
+        kind=values["kind"],
+        name=values["name"],
+        operation=values["operation"],
+        start=_time(values["start_time"]),
+        duration=values["duration"],
+        status=values["status"],
+        error_type=values["error_type"],
+        error_message=values["error_message"],
+        service=values["service"],
+        instance=values["instance"],
+        user_id=values["user_id"],
+        org_id=values["org_id"],
+        session_id=values["session_id"],
+        model=values["model"],
+        input_tokens=values["input_tokens"],
+        output_tokens=values["output_tokens"],
+        cost=values["cost"],
+        attributes=_attributes(values["attributes"]),
+    )
+
+
+def span_page(
+    connection: Connection,
+    time_range: TimeRange,
+    scope: Scope,
+    span_filter: SpanFilter,
+    limit: int,
+    cursor: str | None,
+) -> Page[StoredSpan]:
+    query = select(spans).where(
+        in_range(spans.c.start_time, time_range.start_ts, time_range.end_ts),
+        *scoped(spans, scope),
+    )
+    wanted: tuple[tuple[Any, str | None], ...] = (
+        (spans.c.kind, span_filter.kind and span_filter.kind.value),
+        (spans.c.name, span_filter.name),
+        (spans.c.status, span_filter.status and span_filter.status.value),
+        (spans.c.user_id, span_filter.user_id),
+        (spans.c.org_id, span_filter.org_id),
+        (spans.c.session_id, span_filter.session_id),
+        (spans.c.trace_id, span_filter.trace_id and span_filter.trace_id.lower()),
+    )
+    query = query.where(*(column == value for column, value in wanted if value is not None))
+    rows, next_cursor = _page(connection, query, spans.c.start_time, spans.c.id, limit, cursor)
+    return Page([_stored_span(row) for row in rows], next_cursor)
+
+
+def trace(connection: Connection, trace_id: str, scope: Scope) -> list[StoredSpan]:
+    query = (
+        select(spans)
+        .where(spans.c.trace_id == trace_id.lower(), *scoped(spans, scope))
+        .order_by(spans.c.start_time, spans.c.id)
+    )
+    return [_stored_span(row) for row in connection.execute(query)]
+
+
+def log_page(
+    connection: Connection,
+    time_range: TimeRange,
+    scope: Scope,
+    min_level: int,
+    text: str | None,
+    trace_id: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[StoredLog]:
+    query = select(logs).where(
+        in_range(logs.c.time, time_range.start_ts, time_range.end_ts), *scoped(logs, scope)
+    )
+    if min_level > 0:
+        query = query.where(logs.c.level >= min_level)
+    if text:
+        query = query.where(logs.c.message.icontains(text, autoescape=True))
+    if trace_id is not None:
+        query = query.where(logs.c.trace_id == trace_id.lower())
+    rows, next_cursor = _page(connection, query, logs.c.time, logs.c.id, limit, cursor)
+    return Page(
+        [
+            StoredLog(
+                _time(row.time),
+                row.level,
+                row.logger,
+                row.message,
+                row.trace_id,
+                row.span_id,
+                row.service,
+                row.instance,
+                row.user_id,
+                row.org_id,
+                _attributes(row.attributes),
+            )
+            for row in rows
+        ],
+        next_cursor,
+    )
+
+
+def metric_points_in(
+    connection: Connection, time_range: TimeRange, scope: Scope, name: str, limit: int
+) -> list[StoredMetric]:
+    """Oldest first. Metric points belong to no user, so a user scope sees none."""
+    check_limit(limit, MAX_METRIC_POINTS)
+    query = select(metric_points).where(
+        metric_points.c.name == name,
+        in_range(metric_points.c.time, time_range.start_ts, time_range.end_ts),
+    )
+    if scope.user_id is not None:
+        query = query.where(false())
+    if scope.org_id is not None:
+        query = query.where(metric_points.c.org_id == scope.org_id)
+    query = query.order_by(metric_points.c.time, metric_points.c.id).limit(limit)
+    return [
+        StoredMetric(
+            _time(row.time),
+            row.name,
+            row.kind,
+            row.value,
+            row.service,
+            row.instance,
+            row.org_id,
+            _attributes(row.attributes),
+        )
+        for row in connection.execute(query)
+    ]

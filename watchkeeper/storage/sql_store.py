@@ -1,0 +1,204 @@
+"""The SQL backend of :class:`~watchkeeper.storage.base.Store`, for SQLite and PostgreSQL alike.
+
+Writes live in :mod:`sql_writer` and reads in :mod:`sql_queries`; this class owns the engine,
+the transactions, and turning database errors into :class:`StoreUnavailable` with a message an
+operator can act on.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, assert_never
+
+import psycopg
+from sqlalchemy import ColumnElement, Table, delete, func, select, text, tuple_
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from watchkeeper.recording.model import SpanKind
+from watchkeeper.storage import sql_queries, sql_summaries
+from watchkeeper.storage.base import (
+    Batch,
+    NameSummary,
+    Page,
+    RetainedTable,
+    Scope,
+    SeriesPoint,
+    SpanFilter,
+    StoredLog,
+    StoredMetric,
+    StoredSpan,
+    StoreUnavailable,
+    TimeRange,
+    UsageRow,
+)
+from watchkeeper.storage.dialect import Dialect
+from watchkeeper.storage.engine import write_transaction
+from watchkeeper.storage.rollups import Dimension, Level
+from watchkeeper.storage.schema import logs, metric_points, rollups, spans
+from watchkeeper.storage.sql_writer import write_batch
+
+_NO_FILTER = SpanFilter()
+_DATABASE_ERRORS = (SQLAlchemyError, sqlite3.Error, psycopg.Error)
+
+
+def describe_error(error: BaseException) -> str:
+    """One line naming the driver's error, without SQLAlchemy's statement and parameter dump."""
+    cause = error.orig if isinstance(error, DBAPIError) else error
+    first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return f"{type(cause).__name__}: {first_line}" if first_line else type(cause).__name__
+
+
+@contextmanager
+def _unavailable_on_error(action: str) -> Iterator[None]:
+    try:
+        yield
+    except _DATABASE_ERRORS as exc:
+        raise StoreUnavailable(f"could not {action}: {describe_error(exc)}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class _Retained:
+    """Where a retained kind of row lives: its table, its time column, its rollup level if any."""
+
+    table: Table
+    time: ColumnElement[Any]
+    level: Level | None = None
+
+    def rows(self) -> list[ColumnElement[bool]]:
+        return [] if self.level is None else [rollups.c.level == self.level.value]
+
+
+def _retained(table: RetainedTable) -> _Retained:
+    match table:
+        case RetainedTable.SPANS:
+            return _Retained(spans, spans.c.start_time)
+        case RetainedTable.LOGS:
+            return _Retained(logs, logs.c.time)
+        case RetainedTable.METRICS:
+            return _Retained(metric_points, metric_points.c.time)
+        case RetainedTable.MINUTE_ROLLUPS:
+            return _Retained(rollups, rollups.c.bucket, Level.MINUTE)
+        case RetainedTable.HOUR_ROLLUPS:
+            return _Retained(rollups, rollups.c.bucket, Level.HOUR)
+        case _:
+            assert_never(table)
+
+
+class SqlStore:
+    """A :class:`~watchkeeper.storage.base.Store` over a SQLAlchemy engine.
+
+    Safe to share between one writer thread and any number of reader threads: each call takes
+    its own pooled connection.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = Dialect.of(engine.url)
+
+    @contextmanager
+    def _read(self, action: str) -> Iterator[Connection]:
+        with _unavailable_on_error(action), self.engine.connect() as connection:
+            yield connection
+
+    def write(self, batch: Batch) -> None:
+        """Store the whole batch in one transaction, or nothing and raise StoreUnavailable."""
+        if not len(batch) and not batch.rollups:
+            return
+        with (
+            _unavailable_on_error(f"write a batch of {len(batch)} events"),
+            write_transaction(self.engine) as connection,
+        ):
+            write_batch(connection, self.dialect, batch)
+
+    def ping(self) -> None:
+        with self._read("reach the store") as connection:
+            connection.execute(text("SELECT 1"))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def overview(
+        self, time_range: TimeRange, scope: Scope, kind: SpanKind | None = None
+    ) -> list[NameSummary]:
+        with self._read("summarise spans") as connection:
+            return sql_summaries.overview(connection, time_range, scope, kind)
+
+    def series(
+        self,
+        time_range: TimeRange,
+        scope: Scope,
+        step: Level,
+        kind: SpanKind | None = None,
+        name: str | None = None,
+    ) -> list[SeriesPoint]:
+        with self._read("read a time series") as connection:
+            return sql_summaries.series(connection, time_range, scope, step, kind, name)
+
+    def spans(
+        self,
+        time_range: TimeRange,
+        scope: Scope,
+        span_filter: SpanFilter = _NO_FILTER,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[StoredSpan]:
+        with self._read("list spans") as connection:
+            return sql_queries.span_page(connection, time_range, scope, span_filter, limit, cursor)
+
+    def trace(self, trace_id: str, scope: Scope) -> list[StoredSpan]:
+        with self._read("read a trace") as connection:
+            return sql_queries.trace(connection, trace_id, scope)
+
+    def usage(
+        self, time_range: TimeRange, scope: Scope, dimension: Dimension, limit: int = 100
+    ) -> list[UsageRow]:
+        with self._read("sum usage") as connection:
+            return sql_summaries.usage(connection, time_range, scope, dimension, limit)
+
+    def logs(
+        self,
+        time_range: TimeRange,
+        scope: Scope,
+        min_level: int = 0,
+        text: str | None = None,
+        trace_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[StoredLog]:
+        with self._read("list logs") as connection:
+            return sql_queries.log_page(
+                connection, time_range, scope, min_level, text, trace_id, limit, cursor
+            )
+
+    def metrics(
+        self, time_range: TimeRange, scope: Scope, name: str, limit: int = 1000
+    ) -> list[StoredMetric]:
+        with self._read("read metric points") as connection:
+            return sql_queries.metric_points_in(connection, time_range, scope, name, limit)
+
+    def delete_expired(self, table: RetainedTable, before: datetime, batch_size: int) -> int:
+        """Delete up to ``batch_size`` rows older than ``before`` in one short statement."""
+        retained = _retained(table)
+        key_columns = list(retained.table.primary_key.columns)
+        oldest = (
+            select(*key_columns)
+            .where(*retained.rows(), retained.time < before.timestamp())
+            .limit(batch_size)
+        )
+        statement = delete(retained.table).where(tuple_(*key_columns).in_(oldest))
+        with (
+            _unavailable_on_error(f"delete expired {table.value}"),
+            write_transaction(self.engine) as connection,
+        ):
+            return connection.execute(statement).rowcount
+
+    def count(self, table: RetainedTable) -> int:
+        retained = _retained(table)
+        query = select(func.count()).select_from(retained.table).where(*retained.rows())
+        with self._read(f"count {table.value}") as connection:
+            return int(connection.execute(query).scalar_one())
