@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import (
     AliasChoices,
+    BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -32,6 +34,18 @@ class ConfigurationError(ValueError):
 
 def _default_instance() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class ThresholdOverride(BaseModel):
+    """Health thresholds for one integration; unset fields keep the global value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    warn_error_rate: float | None = Field(None, ge=0, le=1)
+    fail_error_rate: float | None = Field(None, ge=0, le=1)
+    warn_p95_seconds: float | None = Field(None, gt=0)
+    fail_p95_seconds: float | None = Field(None, gt=0)
+    min_requests: int | None = Field(None, ge=1)
 
 
 class Settings(BaseSettings):
@@ -103,8 +117,51 @@ class Settings(BaseSettings):
         False, description="Serve the API and dashboard without a key (local development only)."
     )
     protect_metrics: bool = Field(True, description="Require a key for /metrics.")
+    metrics_multiprocess_dir: Path | None = Field(
+        None,
+        validation_alias=AliasChoices(
+            "WATCHKEEPER_METRICS_MULTIPROCESS_DIR",
+            "PROMETHEUS_MULTIPROC_DIR",
+            "metrics_multiprocess_dir",
+        ),
+        description="Directory shared by worker processes so /metrics shows all of them; "
+        "set it before the workers start and empty it before each server start.",
+    )
+    metrics_max_label_values: int = Field(
+        500, ge=1, description="Distinct values kept per label of a metric; more become 'other'."
+    )
     protect_configuration: bool = Field(
         True, description="Require a key for /health/configuration."
+    )
+    health_warn_error_rate: float = Field(
+        0.05, ge=0, le=1, description="Integration error rate (0-1) at which health warns."
+    )
+    health_fail_error_rate: float = Field(
+        0.25, ge=0, le=1, description="Integration error rate (0-1) at which health fails."
+    )
+    health_warn_p95_seconds: float = Field(
+        2.0, gt=0, description="Integration p95 latency (seconds) at which health warns."
+    )
+    health_fail_p95_seconds: float = Field(
+        10.0, gt=0, description="Integration p95 latency (seconds) at which health fails."
+    )
+    health_min_requests: int = Field(
+        5, ge=1, description="Calls in the last 5 minutes needed before health judges a name."
+    )
+    integration_thresholds: dict[str, ThresholdOverride] = Field(
+        default_factory=dict,
+        description="Per-integration health thresholds (JSON object: name -> any of "
+        "warn_error_rate, fail_error_rate, warn_p95_seconds, fail_p95_seconds, min_requests).",
+    )
+    required_integrations: list[str] = Field(
+        default_factory=list,
+        description="Integrations that must be healthy for /health/ready to pass (JSON list).",
+    )
+    health_request_checks: bool = Field(
+        False, description="Also judge each request route's error rate and p95 in /health."
+    )
+    system_sample_interval: float = Field(
+        5.0, gt=0, description="Seconds between samples of CPU, memory, disk and network."
     )
     raise_internal_errors: bool = Field(
         False, description="Re-raise Watchkeeper's own errors (for its test suite), not just log."

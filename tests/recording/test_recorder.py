@@ -8,7 +8,7 @@ from watchkeeper.config import load_settings
 from watchkeeper.recording.containment import InternalError
 from watchkeeper.recording.model import LogLevel, MetricKind, Span, SpanKind, SpanStatus
 from watchkeeper.recording.recorder import Recorder
-from watchkeeper.storage.base import Batch
+from watchkeeper.storage.base import Batch, BatchRejected
 from watchkeeper.testing import MemorySink
 
 
@@ -40,7 +40,7 @@ def test_full_buffer_drops_and_counts_without_blocking() -> None:
             pass
     stats = recorder.stats()
     assert stats.buffer_depth == 100
-    assert stats.dropped == {"buffer_full": 150, "shutdown": 0, "invalid": 0}
+    assert stats.dropped == {"buffer_full": 150, "shutdown": 0, "invalid": 0, "rejected": 0}
     recorder.start()
     recorder.stop()
     assert len(sink.spans()) == 100
@@ -244,3 +244,28 @@ def test_observers_see_each_batch_and_their_errors_are_contained() -> None:
     assert sum(seen) == 5
     assert len(sink.spans()) == 5
     assert recorder.stats().internal_errors >= 1
+
+
+class PickySink(MemorySink):
+    """Rejects any batch holding a span named 'poison', as a database rejects a bad value."""
+
+    def write(self, batch: Batch) -> None:
+        if any(span.name == "poison" for span in batch.spans):
+            raise BatchRejected("could not write a batch: value out of range")
+        super().write(batch)
+
+
+def test_a_rejected_batch_loses_only_the_bad_event() -> None:
+    sink = PickySink()
+    recorder = make_recorder(sink, flush_interval=60, raise_internal_errors=False).start()
+    for index in range(1_000):
+        with recorder.span("poison" if index == 637 else "fine"):
+            pass
+        recorder.log(LogLevel.INFO, f"line {index}")
+    recorder.stop()
+    assert len(sink.spans()) == 999
+    assert len(sink.logs) == 1_000
+    stats = recorder.stats()
+    assert stats.dropped["rejected"] == 1
+    assert stats.flushed == 1_999
+    assert "value out of range" in (stats.last_flush_error or "")

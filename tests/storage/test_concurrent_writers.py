@@ -1,4 +1,4 @@
-"""Several processes writing the same store at once: no errors, no lost rows or rollup counts."""
+"""Several processes writing the same store at once: no lost rows, rollup or session counts."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from multiprocessing.synchronize import Event
 import pytest
 
 from tests.support.stores import T0, StoreTarget, batch_of, span
+from watchkeeper.recording.model import SessionMark
 from watchkeeper.storage import migrate
 from watchkeeper.storage.base import RetainedTable, Scope, TimeRange
 from watchkeeper.storage.rollups import Dimension
 from watchkeeper.storage.sql_store import SqlStore
 
-PROCESSES, BATCHES, SPANS_PER_BATCH = 4, 12, 150
+PROCESSES, BATCHES, SPANS_PER_BATCH, SESSIONS = 4, 12, 150, 6
 
 
 def write_batches(target: StoreTarget, seed: int, start: Event) -> None:
@@ -25,19 +26,21 @@ def write_batches(target: StoreTarget, seed: int, start: Event) -> None:
     try:
         for number in range(BATCHES):
             base = T0 + number * 45  # same minutes and hours in every process
-            store.write(
-                batch_of(
-                    span(
-                        base + i * 0.3,
-                        0.05 + seed / 100,
-                        name=f"n{i % 5}",
-                        org_id=f"o{i % 3}",
-                        user_id=f"u{(i + seed) % 7}",
-                        model="m",
-                    )
-                    for i in range(SPANS_PER_BATCH)
+            spans = [
+                span(
+                    base + i * 0.3,
+                    0.05 + seed / 100,
+                    name=f"n{i % 5}",
+                    org_id=f"o{i % 3}",
+                    user_id=f"u{(i + seed) % 7}",
+                    model="m",
+                    session_id=f"s{i % SESSIONS}",  # every session in every process
+                    input_tokens=1,
                 )
-            )
+                for i in range(SPANS_PER_BATCH)
+            ]
+            marks = [SessionMark(base + seed, "s0", ended=True)]
+            store.write(batch_of(spans, session_marks=marks))
     finally:
         store.close()
 
@@ -68,5 +71,15 @@ def test_four_processes_write_one_store_without_errors_or_losses(target: StoreTa
         assert sum(s.count for s in summaries) == total
         usage = store.usage(everything, Scope.everything(), dimension=Dimension.USER)
         assert sum(row.count for row in usage) == total
+        sessions = store.sessions(everything, Scope.everything()).items
+        assert {s.session_id: s.spans for s in sessions} == dict.fromkeys(
+            (f"s{n}" for n in range(SESSIONS)), total // SESSIONS
+        )
+        assert sum(s.input_tokens for s in sessions) == total
+        ended = {s.session_id: s.ended_at for s in sessions}
+        last_mark = T0 + (BATCHES - 1) * 45 + PROCESSES - 1
+        assert ended == {"s0": datetime.fromtimestamp(last_mark, UTC)} | {
+            f"s{n}": None for n in range(1, SESSIONS)
+        }
     finally:
         store.close()

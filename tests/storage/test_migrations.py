@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from alembic.autogenerate import compare_metadata
@@ -9,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from tests.support.stores import T0, StoreTarget, batch_of, span
+from watchkeeper.recording.model import SessionMark, Severity, Snapshot, ValidationResult
 from watchkeeper.storage import migrate
 from watchkeeper.storage.base import RetainedTable, Scope, TimeRange
 from watchkeeper.storage.schema import VERSION_TABLE, metadata
@@ -21,7 +23,7 @@ def _tables(store: SqlStore) -> set[str]:
 
 def test_revisions_run_from_base_to_head() -> None:
     revisions = migrate.revisions()
-    assert revisions[0] == "0001"
+    assert revisions[:2] == ["0001", "0002"]
     assert revisions[-1] == migrate.head_revision()
     assert len(set(revisions)) == len(revisions)
 
@@ -42,7 +44,12 @@ def test_data_written_at_the_first_revision_survives_upgrading(target: StoreTarg
     try:
         assert migrate.current_revision(store.engine) is None
         migrate.upgrade(store.engine, migrate.revisions()[0])
-        store.write(batch_of([span(T0 + i, 0.2, user_id="u1") for i in range(30)]))
+        spans = [
+            span(T0 + i, 0.2, user_id="u1", session_id=f"s{i % 2}", error=i == 3, input_tokens=i)
+            for i in range(30)
+        ]
+        # Written as a 0001-era worker wrote: no session totals, there was no table for them.
+        store.write(replace(batch_of(spans), sessions={}))
 
         migrate.upgrade(store.engine)
 
@@ -50,8 +57,21 @@ def test_data_written_at_the_first_revision_survives_upgrading(target: StoreTarg
         assert store.count(RetainedTable.SPANS) == 30
         day = TimeRange(datetime.fromtimestamp(T0, UTC), datetime.fromtimestamp(T0 + 60, UTC))
         assert store.overview(day, Scope.everything())[0].count == 30
+        # The sessions page is backfilled from the spans already stored.
+        sessions = {s.session_id: s for s in store.sessions(day, Scope.everything()).items}
+        assert sessions["s1"] == replace(
+            sessions["s1"], spans=15, errors=1, input_tokens=sum(range(1, 30, 2)), user_id="u1"
+        )
+        assert sessions["s1"].first_seen == datetime.fromtimestamp(T0 + 1, UTC)
+        assert sessions["s1"].last_seen == datetime.fromtimestamp(T0 + 29.2, UTC)
+        assert (sessions["s0"].spans, sessions["s0"].errors, sessions["s0"].ended_at) == (
+            15,
+            0,
+            None,
+        )
         migrate.upgrade(store.engine)  # already at head: nothing to do, nothing lost
         assert store.count(RetainedTable.SPANS) == 30
+        assert store.count(RetainedTable.SESSIONS) == 2
     finally:
         store.close()
 
@@ -73,6 +93,34 @@ def test_every_revision_walks_down_to_base_and_back_up(target: StoreTarget) -> N
         assert {table.name for table in metadata.sorted_tables} <= _tables(store)
         store.write(batch_of([span(T0, 0.1)]))
         assert store.count(RetainedTable.SPANS) == 1
+    finally:
+        store.close()
+
+
+def test_data_survives_walking_down_to_0001_and_back(target: StoreTarget) -> None:
+    store = SqlStore(target.engine())
+    try:
+        migrate.upgrade(store.engine)
+        store.write(
+            batch_of(
+                [span(T0 + i, 0.5, session_id="s1", user_id="u1") for i in range(4)],
+                snapshots=[Snapshot(T0, "ctx", {"a": 1}, session_id="s1")],
+                validations=[ValidationResult(T0, "v", "t", False, 2.0, "1", Severity.ERROR)],
+                session_marks=[SessionMark(T0 + 10, "s1", ended=True)],
+            )
+        )
+
+        migrate.downgrade(store.engine, "0001")
+        assert not {"wk_sessions", "wk_snapshots", "wk_validations"} & _tables(store)
+        assert store.count(RetainedTable.SPANS) == 4
+
+        migrate.upgrade(store.engine)
+        assert store.count(RetainedTable.SPANS) == 4
+        assert store.count(RetainedTable.SNAPSHOTS) == store.count(RetainedTable.VALIDATIONS) == 0
+        detail = store.session("s1", Scope.everything())
+        assert detail is not None
+        assert (detail.session.spans, len(detail.spans)) == (4, 4)
+        assert detail.session.ended_at is None  # marks lived only in the dropped table
     finally:
         store.close()
 

@@ -13,6 +13,7 @@ from watchkeeper.recording.ids import format_span_id, format_trace_id
 from watchkeeper.recording.model import LogLevel, LogRecord, MetricKind, MetricPoint, SpanKind
 from watchkeeper.storage import sql_writer
 from watchkeeper.storage.base import (
+    BatchRejected,
     RetainedTable,
     Scope,
     StoredLog,
@@ -94,7 +95,8 @@ def test_a_batch_that_fails_half_way_stores_nothing(store: SqlStore) -> None:
     # A metric without a value violates NOT NULL after the spans and logs went in.
     broken = MetricPoint(T0, "broken", MetricKind.GAUGE, None)  # type: ignore[arg-type]
 
-    with pytest.raises(StoreUnavailable, match="could not write a batch of 52 events"):
+    # The value itself is wrong, so retrying cannot help: the batch is rejected, not unavailable.
+    with pytest.raises(BatchRejected, match="could not write a batch of 52 events"):
         store.write(batch_of(good, logs=[log], metrics=[broken]))
 
     for table in RetainedTable:

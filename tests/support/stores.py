@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -12,6 +13,7 @@ from watchkeeper.recording.model import Span, SpanKind, SpanStatus
 from watchkeeper.storage.base import Batch
 from watchkeeper.storage.engine import create_store_engine
 from watchkeeper.storage.rollups import build_rollups
+from watchkeeper.storage.sessions import build_sessions
 
 T0 = 1_700_000_000.0 - 1_700_000_000.0 % 86_400  # midnight UTC, so hours are easy to reason about
 
@@ -50,7 +52,10 @@ def span(
     )
 
 
-def batch_of(spans: Iterable[Span], **parts: object) -> Batch:
-    """A batch as the flush worker builds it: the spans plus their rollups."""
+def batch_of(spans: Iterable[Span], **parts: Any) -> Batch:
+    """A batch as the flush worker builds it: the spans plus their rollups and session totals."""
     spans = list(spans)
-    return Batch("api", "host-1", spans=spans, rollups=build_rollups(spans), **parts)  # type: ignore[arg-type]
+    sessions = build_sessions(spans, parts.get("session_marks", ()))
+    return Batch(
+        "api", "host-1", spans=spans, rollups=build_rollups(spans), sessions=sessions, **parts
+    )

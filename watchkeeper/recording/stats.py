@@ -15,6 +15,7 @@ class DropReason(StrEnum):
     BUFFER_FULL = "buffer_full"
     SHUTDOWN = "shutdown"
     INVALID = "invalid"
+    REJECTED = "rejected"
 
 
 @dataclass(frozen=True, slots=True)

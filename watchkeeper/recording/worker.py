@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from watchkeeper.recording.containment import Containment
@@ -28,8 +28,8 @@ from watchkeeper.recording.redaction import Redactor
 from watchkeeper.recording.spans import ActiveSpan
 from watchkeeper.recording.stats import DropReason, RecorderCounters
 from watchkeeper.recording.windows import LiveWindows
-from watchkeeper.storage.base import Batch, Sink
-from watchkeeper.storage.rollups import build_rollups
+from watchkeeper.storage.base import Batch, BatchRejected, Sink
+from watchkeeper.storage.rollups import RollupDelta, RollupKey, build_rollups
 from watchkeeper.storage.sessions import build_sessions
 
 SpanEnricher = Callable[[Sequence[Span]], None]
@@ -189,7 +189,25 @@ class FlushWorker:
             spans = self._valid_spans(spans)
             rollups = build_rollups(spans)
         self._live.observe(spans)
-        batch = Batch(
+        batch = self._assemble(spans, logs, metrics, snapshots, validations, marks, rollups)
+        for observe in self._observers:
+            try:
+                observe(batch)
+            except Exception as error:
+                self._containment.report("observing a batch", error)
+        return batch
+
+    def _assemble(
+        self,
+        spans: Sequence[Span],
+        logs: Sequence[LogRecord],
+        metrics: Sequence[MetricPoint],
+        snapshots: Sequence[Snapshot],
+        validations: Sequence[ValidationResult],
+        marks: Sequence[SessionMark],
+        rollups: Mapping[RollupKey, RollupDelta] | None = None,
+    ) -> Batch:
+        return Batch(
             service=self._service,
             instance=self._instance,
             spans=spans,
@@ -198,15 +216,60 @@ class FlushWorker:
             snapshots=snapshots,
             validations=validations,
             session_marks=marks,
-            rollups=rollups,
+            rollups=build_rollups(spans) if rollups is None else rollups,
             sessions=build_sessions(spans, marks),
         )
-        for observe in self._observers:
+
+    def _halves(self, batch: Batch) -> tuple[Batch, Batch]:
+        events: list[Event] = [
+            *batch.spans,
+            *batch.logs,
+            *batch.metrics,
+            *batch.snapshots,
+            *batch.validations,
+            *batch.session_marks,
+        ]
+        middle = len(events) // 2
+        return self._batch_of(events[:middle]), self._batch_of(events[middle:])
+
+    def _batch_of(self, events: Sequence[Event]) -> Batch:
+        def of(kind: type[Any]) -> list[Any]:
+            return [event for event in events if isinstance(event, kind)]
+
+        return self._assemble(
+            of(Span),
+            of(LogRecord),
+            of(MetricPoint),
+            of(Snapshot),
+            of(ValidationResult),
+            of(SessionMark),
+        )
+
+    def _write_isolating(self, batch: Batch, error: BatchRejected) -> None:
+        """Write what can be written of a rejected batch, halving it to find the bad events.
+
+        Only the failure path pays for this: log2(n) extra writes to lose one event, not n.
+        """
+        if len(batch) <= 1:
+            self._counters.drop(DropReason.REJECTED, len(batch))
+            self._counters.last_flush_error = f"{type(error).__name__}: {error}"
+            self._containment.report("writing an event the store rejected", error)
+            return
+        for half in self._halves(batch):
+            if not len(half):
+                continue
             try:
-                observe(batch)
-            except Exception as error:
-                self._containment.report("observing a batch", error)
-        return batch
+                self._sink.write(half)
+            except BatchRejected as rejected:
+                self._write_isolating(half, rejected)
+                continue
+            except Exception as unavailable:
+                # The store went away half-way: the first half is stored, so retrying the whole
+                # batch would duplicate it. Count this half as lost instead.
+                self._counters.drop(DropReason.REJECTED, len(half))
+                self._containment.report("isolating a rejected batch", unavailable)
+                continue
+            self._counters.flushed += len(half)
 
     def _valid_spans(self, spans: list[Span]) -> list[Span]:
         """Keep the spans that aggregate on their own; count the others as invalid drops.
@@ -227,6 +290,11 @@ class FlushWorker:
         started = time.monotonic()
         try:
             self._sink.write(batch)
+        except BatchRejected as error:
+            # The data itself can never be stored: retrying as is would block the pipeline for
+            # good, so keep the good events and drop (and count) only the bad ones.
+            self._write_isolating(batch, error)
+            return True
         except Exception as error:
             self._counters.store_failures += 1
             self._counters.last_flush_error = f"{type(error).__name__}: {error}"

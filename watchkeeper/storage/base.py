@@ -19,6 +19,7 @@ from watchkeeper.recording.model import (
     LogRecord,
     MetricPoint,
     SessionMark,
+    Severity,
     Snapshot,
     Span,
     SpanKind,
@@ -33,6 +34,15 @@ T = TypeVar("T")
 
 class StoreUnavailable(RuntimeError):
     """The store cannot be reached or refused the write; the worker keeps the batch and retries."""
+
+
+class BatchRejected(RuntimeError):
+    """The store refused the batch because of what is in it; writing it again would fail again.
+
+    Deliberately not a :class:`StoreUnavailable`: a worker that retries every unavailable store
+    must drop (and count) a rejected batch, or one bad value would block every later flush.
+    The message names the database's complaint (for example a value out of range).
+    """
 
 
 class QueryError(ValueError):
@@ -231,16 +241,104 @@ class UsageRow:
     cost_unknown: int
 
 
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    """A session's totals, merged from every batch (and process) that saw it."""
+
+    session_id: str
+    user_id: str | None
+    org_id: str | None
+    first_seen: datetime
+    last_seen: datetime
+    ended_at: datetime | None
+    spans: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    cost: float
+
+    @property
+    def ended(self) -> bool:
+        return self.ended_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSnapshot:
+    time: datetime
+    name: str
+    data: dict[str, Any]
+    trace_id: str | None
+    span_id: str | None
+    session_id: str | None
+    user_id: str | None
+    org_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredValidation:
+    """One validator run; ``observed`` is a number or text as recorded, or ``None``."""
+
+    time: datetime
+    validator: str
+    target: str
+    passed: bool
+    observed: float | str | None
+    expected: str
+    severity: str
+    message: str
+    trace_id: str | None
+    span_id: str | None
+    session_id: str | None
+    user_id: str | None
+    org_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDetail:
+    """A session with everything recorded in it, each list oldest first (the timeline).
+
+    A list stops at the store's cap for very long sessions; ``truncated`` then says so.
+    """
+
+    session: StoredSession
+    spans: list[StoredSpan]
+    snapshots: list[StoredSnapshot]
+    validations: list[StoredValidation]
+    truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorGroup:
+    """Error spans sharing (kind, name, error type); samples are from the last one stored."""
+
+    kind: str
+    name: str
+    error_type: str | None
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    sample_message: str | None
+    sample_trace_id: str
+
+
 class RetainedTable(StrEnum):
     SPANS = "spans"
     LOGS = "logs"
     METRICS = "metrics"
     MINUTE_ROLLUPS = "minute_rollups"
     HOUR_ROLLUPS = "hour_rollups"
+    SNAPSHOTS = "snapshots"
+    VALIDATIONS = "validations"
+    SESSIONS = "sessions"
+    """Kept while their last activity is within the spans' period."""
 
 
 class Sink(Protocol):
-    """Where the flush worker writes. ``write`` raises :class:`StoreUnavailable` on failure."""
+    """Where the flush worker writes.
+
+    ``write`` raises :class:`StoreUnavailable` when the store cannot take the batch now (retry
+    it) and :class:`BatchRejected` when it never will (drop it).
+    """
 
     def write(self, batch: Batch) -> None: ...
 
@@ -292,6 +390,36 @@ class Queries(Protocol):
     def metrics(
         self, time_range: TimeRange, scope: Scope, name: str, limit: int = 1000
     ) -> list[StoredMetric]: ...
+
+    def sessions(
+        self,
+        time_range: TimeRange,
+        scope: Scope,
+        search: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[StoredSession]:
+        """Sessions last seen in the range, latest first; ``search`` is an id or user prefix."""
+        ...
+
+    def session(self, session_id: str, scope: Scope) -> SessionDetail | None: ...
+
+    def validations(
+        self,
+        time_range: TimeRange,
+        scope: Scope,
+        failed_only: bool = False,
+        severity: Severity | None = None,
+        target: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[StoredValidation]: ...
+
+    def error_groups(
+        self, time_range: TimeRange, scope: Scope, limit: int = 100
+    ) -> list[ErrorGroup]:
+        """Most frequent first."""
+        ...
 
 
 class Store(Sink, Queries, Protocol):

@@ -8,7 +8,8 @@ from watchkeeper.config import Settings
 from watchkeeper.storage import migrate
 from watchkeeper.storage.base import StoreUnavailable
 from watchkeeper.storage.engine import create_store_engine
-from watchkeeper.storage.sql_store import SqlStore, describe_error
+from watchkeeper.storage.errors import describe_error
+from watchkeeper.storage.sql_store import SqlStore
 
 
 def postgres_url(url: str) -> URL:

@@ -2,6 +2,9 @@
 
 Each delete is a short statement over at most ``batch_size`` rows, so the recorder's writes
 (which need the same lock on SQLite) wait milliseconds, not the length of the whole clean-up.
+
+Snapshots and sessions follow the spans' period (they are read alongside them on a session's
+timeline) and validation results follow the logs' period, so no new settings are needed.
 """
 
 from __future__ import annotations
@@ -47,6 +50,10 @@ class RetentionPolicy:
                 return self.minute_rollups
             case RetainedTable.HOUR_ROLLUPS:
                 return self.hour_rollups
+            case RetainedTable.SNAPSHOTS | RetainedTable.SESSIONS:
+                return self.spans
+            case RetainedTable.VALIDATIONS:
+                return self.logs
 
 
 def apply_retention(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (
     CHAR,
     BigInteger,
+    Boolean,
     Column,
     Double,
     Identity,
@@ -124,4 +125,63 @@ rollups = Table(
     Column("sketch", LargeBinary),
     PrimaryKeyConstraint("level", "bucket", "kind", "name", "dimension", "value"),
     Index(None, "dimension", "level", "bucket"),
+)
+
+sessions = Table(
+    "wk_sessions",
+    metadata,
+    Column("session_id", String, primary_key=True),
+    Column("user_id", String),
+    Column("org_id", String),
+    Column("first_seen", Double, nullable=False),
+    Column("last_seen", Double, nullable=False),
+    Column("ended_at", Double),
+    Column("spans", BigInteger, nullable=False),
+    Column("errors", BigInteger, nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("cost", Double, nullable=False),
+    Index(None, "last_seen"),
+    Index(None, "user_id", "last_seen"),
+    Index(None, "org_id", "last_seen"),
+)
+
+snapshots = Table(
+    "wk_snapshots",
+    metadata,
+    _id(),
+    Column("time", Double, nullable=False),
+    Column("name", String, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("trace_id", CHAR(32)),
+    Column("span_id", CHAR(16)),
+    Column("session_id", String),
+    Column("user_id", String),
+    Column("org_id", String),
+    Index(None, "session_id", "time"),
+    Index(None, "trace_id"),
+    Index(None, "time"),  # retention deletes by time
+)
+
+validations = Table(
+    "wk_validations",
+    metadata,
+    _id(),
+    Column("time", Double, nullable=False),
+    Column("validator", String, nullable=False),
+    Column("target", String, nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("observed_number", Double),
+    Column("observed_text", Text),
+    Column("expected", Text, nullable=False),
+    Column("severity", String, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("trace_id", CHAR(32)),
+    Column("span_id", CHAR(16)),
+    Column("session_id", String),
+    Column("user_id", String),
+    Column("org_id", String),
+    Index(None, "time"),
+    Index(None, "passed", "time"),
+    Index(None, "session_id", "time"),
 )

@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,34 +61,39 @@ def in_range(column: Any, start: float, end: float) -> ColumnElement[bool]:
     return and_(column >= start, column < end)
 
 
-def encode_cursor(time: float, row_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{time!r}/{row_id}".encode()).decode()
+def encode_cursor(time: float, key: int | str) -> str:
+    return base64.urlsafe_b64encode(f"{time!r}/{key}".encode()).decode()
 
 
-def decode_cursor(cursor: str) -> tuple[float, int]:
+def decode_cursor(
+    cursor: str, key_type: Callable[[str], int | str] = int
+) -> tuple[float, int | str]:
+    """The (time, key) in ``cursor``; a text key may itself contain "/", the time never does."""
     try:
-        time_text, id_text = base64.b64decode(cursor, altchars=b"-_", validate=True).split(b"/")
-        time, row_id = float(time_text), int(id_text)
+        raw = base64.b64decode(cursor, altchars=b"-_", validate=True).decode()
+        time_text, key_text = raw.split("/", 1)
+        time, key = float(time_text), key_type(key_text)
     except (binascii.Error, ValueError) as exc:
         raise QueryError("invalid cursor: pass back a next_cursor from an earlier page") from exc
     if not math.isfinite(time):
         raise QueryError("invalid cursor: pass back a next_cursor from an earlier page")
-    return time, row_id
+    return time, key
 
 
-def _page(
+def fetch_page(
     connection: Connection,
     query: Select[Any],
     time_column: Any,
     id_column: Any,
     limit: int,
     cursor: str | None,
+    key_type: Callable[[str], int | str] = int,
 ) -> tuple[Sequence[Row[Any]], str | None]:
     """Newest first by (time, id); the cursor is the last row's (time, id)."""
     check_limit(limit, MAX_PAGE)
     if cursor is not None:
-        time, row_id = decode_cursor(cursor)
-        query = query.where(or_(time_column < time, and_(time_column == time, id_column < row_id)))
+        time, key = decode_cursor(cursor, key_type)
+        query = query.where(or_(time_column < time, and_(time_column == time, id_column < key)))
     query = query.order_by(desc(time_column), desc(id_column)).limit(limit + 1)
     rows = connection.execute(query).all()
     if len(rows) <= limit:
@@ -97,15 +102,15 @@ def _page(
     return rows[:limit], encode_cursor(last._mapping[time_column], last._mapping[id_column])
 
 
-def _attributes(text: str | None) -> dict[str, Any]:
+def parse_json(text: str | None) -> dict[str, Any]:
     return json.loads(text) if text else {}
 
 
-def _time(seconds: float) -> datetime:
+def as_time(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def _stored_span(row: Row[Any]) -> StoredSpan:
+def stored_span(row: Row[Any]) -> StoredSpan:
     values = row._mapping
     return StoredSpan(
         trace_id=values["trace_id"],
@@ -114,7 +119,7 @@ def _stored_span(row: Row[Any]) -> StoredSpan:
         kind=values["kind"],
         name=values["name"],
         operation=values["operation"],
-        start=_time(values["start_time"]),
+        start=as_time(values["start_time"]),
         duration=values["duration"],
         status=values["status"],
         error_type=values["error_type"],
@@ -128,7 +133,7 @@ def _stored_span(row: Row[Any]) -> StoredSpan:
         input_tokens=values["input_tokens"],
         output_tokens=values["output_tokens"],
         cost=values["cost"],
-        attributes=_attributes(values["attributes"]),
+        attributes=parse_json(values["attributes"]),
     )
 
 
@@ -154,8 +159,8 @@ def span_page(
         (spans.c.trace_id, span_filter.trace_id and span_filter.trace_id.lower()),
     )
     query = query.where(*(column == value for column, value in wanted if value is not None))
-    rows, next_cursor = _page(connection, query, spans.c.start_time, spans.c.id, limit, cursor)
-    return Page([_stored_span(row) for row in rows], next_cursor)
+    rows, next_cursor = fetch_page(connection, query, spans.c.start_time, spans.c.id, limit, cursor)
+    return Page([stored_span(row) for row in rows], next_cursor)
 
 
 def trace(connection: Connection, trace_id: str, scope: Scope) -> list[StoredSpan]:
@@ -164,7 +169,7 @@ def trace(connection: Connection, trace_id: str, scope: Scope) -> list[StoredSpa
         .where(spans.c.trace_id == trace_id.lower(), *scoped(spans, scope))
         .order_by(spans.c.start_time, spans.c.id)
     )
-    return [_stored_span(row) for row in connection.execute(query)]
+    return [stored_span(row) for row in connection.execute(query)]
 
 
 def log_page(
@@ -186,11 +191,11 @@ def log_page(
         query = query.where(logs.c.message.icontains(text, autoescape=True))
     if trace_id is not None:
         query = query.where(logs.c.trace_id == trace_id.lower())
-    rows, next_cursor = _page(connection, query, logs.c.time, logs.c.id, limit, cursor)
+    rows, next_cursor = fetch_page(connection, query, logs.c.time, logs.c.id, limit, cursor)
     return Page(
         [
             StoredLog(
-                _time(row.time),
+                as_time(row.time),
                 row.level,
                 row.logger,
                 row.message,
@@ -200,7 +205,7 @@ def log_page(
                 row.instance,
                 row.user_id,
                 row.org_id,
-                _attributes(row.attributes),
+                parse_json(row.attributes),
             )
             for row in rows
         ],
@@ -224,14 +229,14 @@ def metric_points_in(
     query = query.order_by(metric_points.c.time, metric_points.c.id).limit(limit)
     return [
         StoredMetric(
-            _time(row.time),
+            as_time(row.time),
             row.name,
             row.kind,
             row.value,
             row.service,
             row.instance,
             row.org_id,
-            _attributes(row.attributes),
+            parse_json(row.attributes),
         )
         for row in connection.execute(query)
     ]

@@ -1,64 +1,78 @@
 """The SQL backend of :class:`~watchkeeper.storage.base.Store`, for SQLite and PostgreSQL alike.
 
-Writes live in :mod:`sql_writer` and reads in :mod:`sql_queries`; this class owns the engine,
-the transactions, and turning database errors into :class:`StoreUnavailable` with a message an
+Writes live in :mod:`rows` and :mod:`sql_writer`, reads in the ``sql_*`` query modules; this
+class owns the engine, the transactions, and turning database errors into
+:class:`StoreUnavailable` or :class:`BatchRejected` (see :mod:`errors`) with a message an
 operator can act on.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, assert_never
 
-import psycopg
 from sqlalchemy import ColumnElement, Table, delete, func, select, text, tuple_
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from watchkeeper.recording.model import SpanKind
-from watchkeeper.storage import sql_queries, sql_summaries
+from watchkeeper.recording.model import Severity, SpanKind
+from watchkeeper.storage import sql_issues, sql_queries, sql_sessions, sql_summaries
 from watchkeeper.storage.base import (
     Batch,
+    BatchRejected,
+    ErrorGroup,
     NameSummary,
     Page,
     RetainedTable,
     Scope,
     SeriesPoint,
+    SessionDetail,
     SpanFilter,
     StoredLog,
     StoredMetric,
+    StoredSession,
     StoredSpan,
+    StoredValidation,
     StoreUnavailable,
     TimeRange,
     UsageRow,
 )
 from watchkeeper.storage.dialect import Dialect
 from watchkeeper.storage.engine import write_transaction
+from watchkeeper.storage.errors import DATABASE_ERRORS, classify_write_error, describe_error
 from watchkeeper.storage.rollups import Dimension, Level
-from watchkeeper.storage.schema import logs, metric_points, rollups, spans
+from watchkeeper.storage.rows import PreparedBatch, prepare
+from watchkeeper.storage.schema import (
+    logs,
+    metric_points,
+    rollups,
+    sessions,
+    snapshots,
+    spans,
+    validations,
+)
 from watchkeeper.storage.sql_writer import write_batch
 
 _NO_FILTER = SpanFilter()
-_DATABASE_ERRORS = (SQLAlchemyError, sqlite3.Error, psycopg.Error)
-
-
-def describe_error(error: BaseException) -> str:
-    """One line naming the driver's error, without SQLAlchemy's statement and parameter dump."""
-    cause = error.orig if isinstance(error, DBAPIError) else error
-    first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
-    return f"{type(cause).__name__}: {first_line}" if first_line else type(cause).__name__
+_MALFORMED = (TypeError, ValueError, AttributeError, OverflowError)
+"""What building rows raises for an event holding values of the wrong type."""
 
 
 @contextmanager
 def _unavailable_on_error(action: str) -> Iterator[None]:
     try:
         yield
-    except _DATABASE_ERRORS as exc:
+    except DATABASE_ERRORS as exc:
         raise StoreUnavailable(f"could not {action}: {describe_error(exc)}") from exc
+
+
+def _prepare(batch: Batch, action: str) -> PreparedBatch:
+    try:
+        return prepare(batch)
+    except _MALFORMED as exc:
+        raise BatchRejected(f"could not {action}: malformed event: {describe_error(exc)}") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +99,12 @@ def _retained(table: RetainedTable) -> _Retained:
             return _Retained(rollups, rollups.c.bucket, Level.MINUTE)
         case RetainedTable.HOUR_ROLLUPS:
             return _Retained(rollups, rollups.c.bucket, Level.HOUR)
+        case RetainedTable.SNAPSHOTS:
+            return _Retained(snapshots, snapshots.c.time)
+        case RetainedTable.VALIDATIONS:
+            return _Retained(validations, validations.c.time)
+        case RetainedTable.SESSIONS:
+            return _Retained(sessions, sessions.c.last_seen)
         case _:
             assert_never(table)
 
@@ -106,14 +126,20 @@ class SqlStore:
             yield connection
 
     def write(self, batch: Batch) -> None:
-        """Store the whole batch in one transaction, or nothing and raise StoreUnavailable."""
-        if not len(batch) and not batch.rollups:
+        """Store the whole batch in one transaction, or nothing.
+
+        Raises :class:`StoreUnavailable` when the store cannot take it now (retry) and
+        :class:`BatchRejected` when its values can never be stored (drop it).
+        """
+        if not len(batch) and not batch.rollups and not batch.sessions:
             return
-        with (
-            _unavailable_on_error(f"write a batch of {len(batch)} events"),
-            write_transaction(self.engine) as connection,
-        ):
-            write_batch(connection, self.dialect, batch)
+        action = f"write a batch of {len(batch)} events"
+        prepared = _prepare(batch, action)  # before the transaction: SQLite's lock waits less
+        try:
+            with write_transaction(self.engine) as connection:
+                write_batch(connection, self.dialect, prepared)
+        except DATABASE_ERRORS as exc:
+            raise classify_write_error(exc, action) from exc
 
     def ping(self) -> None:
         with self._read("reach the store") as connection:
@@ -180,6 +206,42 @@ class SqlStore:
     ) -> list[StoredMetric]:
         with self._read("read metric points") as connection:
             return sql_queries.metric_points_in(connection, time_range, scope, name, limit)
+
+    def sessions(
+        self,
+        time_range: TimeRange,
+        scope: Scope,
+        search: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[StoredSession]:
+        with self._read("list sessions") as connection:
+            return sql_sessions.session_page(connection, time_range, scope, search, limit, cursor)
+
+    def session(self, session_id: str, scope: Scope) -> SessionDetail | None:
+        with self._read("read a session") as connection:
+            return sql_sessions.session_detail(connection, session_id, scope)
+
+    def validations(
+        self,
+        time_range: TimeRange,
+        scope: Scope,
+        failed_only: bool = False,
+        severity: Severity | None = None,
+        target: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[StoredValidation]:
+        with self._read("list validation results") as connection:
+            return sql_issues.validation_page(
+                connection, time_range, scope, failed_only, severity, target, limit, cursor
+            )
+
+    def error_groups(
+        self, time_range: TimeRange, scope: Scope, limit: int = 100
+    ) -> list[ErrorGroup]:
+        with self._read("group errors") as connection:
+            return sql_issues.error_groups(connection, time_range, scope, limit)
 
     def delete_expired(self, table: RetainedTable, before: datetime, batch_size: int) -> int:
         """Delete up to ``batch_size`` rows older than ``before`` in one short statement."""

@@ -1,36 +1,39 @@
-"""The store's write path: one batch, one transaction, raw rows bulk-loaded, rollups merged.
+"""The store's write path: one batch, one transaction, raw rows bulk-loaded, totals merged.
 
-Raw rows skip SQLAlchemy's per-row machinery (this is the ingest hot path): SQLite gets prepared
-tuples through ``executemany`` and PostgreSQL gets them through ``COPY``. Rollups are
-read-merge-written because sketches can only be merged in Python: missing keys are inserted
-empty, the batch's rows are read (locked on PostgreSQL, in one global key order so concurrent
-writers cannot deadlock), merged with the deltas, and written back.
+Raw rows (built beforehand by :mod:`rows`) skip SQLAlchemy's per-row machinery, as this is the
+ingest hot path: SQLite gets them through ``executemany`` and PostgreSQL through ``COPY``.
+Rollups are read-merge-written because sketches can only be merged in Python: missing keys are
+inserted empty, the batch's rows are read (locked on PostgreSQL, in one global key order so
+concurrent writers cannot deadlock), merged with the deltas, and written back. Session totals
+are plain sums, minima and maxima, so they are merged by the database in one upsert, no read.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Any, assert_never
 
-from sqlalchemy import ColumnElement, String, bindparam, select, tuple_, update
+from sqlalchemy import (
+    ColumnCollection,
+    ColumnElement,
+    String,
+    bindparam,
+    func,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert
 
-from watchkeeper.recording.ids import format_span_id, format_trace_id
 from watchkeeper.recording.sketch import LatencySketch
-from watchkeeper.storage.base import Batch
 from watchkeeper.storage.dialect import Dialect
 from watchkeeper.storage.engine import driver_connection
 from watchkeeper.storage.rollups import Dimension, Level, RollupDelta, RollupKey
-from watchkeeper.storage.schema import logs, metric_points, rollups, spans
-
-# The row builders below produce values in each table's column order (after the id).
-SPAN_COLUMNS = tuple(column.name for column in spans.columns if column.name != "id")
-LOG_COLUMNS = tuple(column.name for column in logs.columns if column.name != "id")
-METRIC_COLUMNS = tuple(column.name for column in metric_points.columns if column.name != "id")
+from watchkeeper.storage.rows import PreparedBatch, Row
+from watchkeeper.storage.schema import rollups, sessions
 
 _KEY_COLUMNS = (
     rollups.c.level,
@@ -44,95 +47,23 @@ _KEY_COLUMN_NAMES = tuple(column.name for column in _KEY_COLUMNS)
 _KEY_NAMES = tuple(f"k_{name}" for name in _KEY_COLUMN_NAMES)
 _KEYS_PER_STATEMENT = 500  # 6 parameters a key stays far below both databases' limits
 
-Row = tuple[Any, ...]
 
-
-def _attributes(attributes: Mapping[str, Any] | None) -> str | None:
-    # default=str: one odd attribute value must not make the batch unwritable forever.
-    return json.dumps(attributes, default=str) if attributes else None
-
-
-def span_rows(batch: Batch) -> list[Row]:
-    service, instance, attrs = batch.service, batch.instance, _attributes
-    trace, span_id = format_trace_id, format_span_id
-    return [
-        (
-            trace(s.trace_id),
-            span_id(s.span_id),
-            span_id(s.parent_id) if s.parent_id else None,
-            s.kind.value,
-            s.name,
-            s.operation,
-            s.start,
-            s.duration,
-            s.status.value,
-            s.error_type,
-            s.error_message,
-            service,
-            instance,
-            s.user_id,
-            s.org_id,
-            s.session_id,
-            s.model,
-            s.input_tokens,
-            s.output_tokens,
-            s.cost,
-            attrs(s.attributes),
-        )
-        for s in batch.spans
-    ]
-
-
-def log_rows(batch: Batch) -> list[Row]:
-    service, instance, attrs = batch.service, batch.instance, _attributes
-    return [
-        (
-            r.time,
-            int(r.level),
-            r.logger,
-            r.message,
-            format_trace_id(r.trace_id) if r.trace_id else None,
-            format_span_id(r.span_id) if r.span_id else None,
-            service,
-            instance,
-            r.user_id,
-            r.org_id,
-            attrs(r.attributes),
-        )
-        for r in batch.logs
-    ]
-
-
-def metric_rows(batch: Batch) -> list[Row]:
-    service, instance, attrs = batch.service, batch.instance, _attributes
-    return [
-        (p.time, p.name, p.kind.value, p.value, service, instance, p.org_id, attrs(p.attributes))
-        for p in batch.metrics
-    ]
-
-
-_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (spans.name, SPAN_COLUMNS),
-    (logs.name, LOG_COLUMNS),
-    (metric_points.name, METRIC_COLUMNS),
-)
-
-
-def write_batch(connection: Connection, dialect: Dialect, batch: Batch) -> None:
-    """Write ``batch`` inside the caller's transaction."""
-    raw = (span_rows(batch), log_rows(batch), metric_rows(batch))
+def write_batch(connection: Connection, dialect: Dialect, batch: PreparedBatch) -> None:
+    """Write a prepared batch inside the caller's transaction."""
     driver = driver_connection(connection)
-    for (table, columns), rows in zip(_TABLES, raw, strict=True):
-        if rows:
-            match dialect:
-                case Dialect.SQLITE:
-                    _executemany(driver, table, columns, rows)
-                case Dialect.POSTGRESQL:
-                    _copy(driver, table, columns, rows)
-                case _:
-                    assert_never(dialect)
+    for raw, rows in batch.raw:
+        match dialect:
+            case Dialect.SQLITE:
+                _executemany(driver, raw.table.name, raw.columns, rows)
+            case Dialect.POSTGRESQL:
+                _copy(driver, raw.table.name, raw.columns, rows)
+            case _:
+                assert_never(dialect)
+    # Rollups before sessions in every writer: one global lock order across both tables.
     if batch.rollups:
         merge_rollups(connection, dialect, batch.rollups)
+    if batch.sessions:
+        connection.execute(_SESSION_UPSERTS[dialect], batch.sessions)
 
 
 def _executemany(driver: Any, table: str, columns: Sequence[str], rows: list[Row]) -> None:
@@ -249,3 +180,44 @@ def _merged_row(key: RollupKey, stored: Sequence[Any], delta: RollupDelta) -> di
         "duration_sum": total.duration_sum,
         "sketch": None if total.sketch is None else total.sketch.to_bytes(),
     }
+
+
+def _session_totals(
+    new: ColumnCollection[str, Any], least: Callable[..., Any], greatest: Callable[..., Any]
+) -> dict[str, Any]:
+    """The SET clause merging a stored session (``wk_sessions``) with an incoming one (``new``)."""
+    old = sessions.c
+    return {
+        "user_id": func.coalesce(old.user_id, new.user_id),
+        "org_id": func.coalesce(old.org_id, new.org_id),
+        "first_seen": least(old.first_seen, new.first_seen),
+        "last_seen": greatest(old.last_seen, new.last_seen),
+        # Either side may be NULL (not ended yet), and SQLite's max() of a NULL is NULL.
+        "ended_at": greatest(
+            func.coalesce(old.ended_at, new.ended_at),
+            func.coalesce(new.ended_at, old.ended_at),
+        ),
+        "spans": old.spans + new.spans,
+        "errors": old.errors + new.errors,
+        "input_tokens": old.input_tokens + new.input_tokens,
+        "output_tokens": old.output_tokens + new.output_tokens,
+        "cost": old.cost + new.cost,
+    }
+
+
+def _session_upsert(dialect: Dialect) -> Insert:
+    match dialect:
+        case Dialect.SQLITE:
+            lite = sqlite.insert(sessions)
+            # SQLite's two-argument min() and max() are its LEAST and GREATEST.
+            totals = _session_totals(lite.excluded, func.min, func.max)
+            return lite.on_conflict_do_update(index_elements=["session_id"], set_=totals)
+        case Dialect.POSTGRESQL:
+            pg = postgresql.insert(sessions)
+            totals = _session_totals(pg.excluded, func.least, func.greatest)
+            return pg.on_conflict_do_update(index_elements=["session_id"], set_=totals)
+        case _:
+            assert_never(dialect)
+
+
+_SESSION_UPSERTS = {dialect: _session_upsert(dialect) for dialect in Dialect}

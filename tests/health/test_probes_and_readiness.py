@@ -1,0 +1,180 @@
+"""Probes run in the background; readiness reflects the store, the recorder and requirements."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import httpx
+from fastapi import FastAPI
+
+from tests.health.conftest import poll, spans
+from watchkeeper.config import Settings
+from watchkeeper.health import (
+    HEALTH_JSON,
+    HealthStatus,
+    ProbeOutcome,
+    ProbeRegistry,
+    SystemSampler,
+    mount_health,
+    register_store_probe,
+)
+from watchkeeper.recording.recorder import Recorder
+from watchkeeper.testing import MemorySink
+
+Serve = Callable[[FastAPI], httpx.Client]
+
+
+def probe_check(response: httpx.Response, name: str) -> dict[str, object]:
+    check: dict[str, object] = response.json()["checks"][f"{name}:probe"][0]
+    return check
+
+
+def test_a_hung_probe_never_holds_up_health(recorder: Recorder, serve: Serve) -> None:
+    async def hangs() -> bool:
+        await asyncio.Event().wait()
+        return True
+
+    app = FastAPI()
+    probes = mount_health(app, recorder)
+    probes.register("vector-db", hangs, interval=30.0, timeout=1.5)
+    client = serve(app)
+
+    started = time.monotonic()
+    first = client.get("/health")
+    assert time.monotonic() - started < 0.5
+    assert probe_check(first, "vector-db")["status"] == "warn"
+    assert probe_check(first, "vector-db")["output"] == "not checked yet"
+
+    def timed_out(response: httpx.Response) -> bool:
+        return probe_check(response, "vector-db")["status"] == "fail"
+
+    def quick_get() -> httpx.Response:
+        asked = time.monotonic()
+        response = client.get("/health")
+        assert time.monotonic() - asked < 0.5, "/health waited for a probe"
+        return response
+
+    failed = poll(quick_get, timed_out)
+    assert failed.status_code == 503
+    output = str(probe_check(failed, "vector-db")["output"])
+    assert output.startswith("timed out after 1.5s")
+    assert "checked" in output
+    assert "ago" in output
+
+
+def test_probe_results_carry_outcomes_and_errors(recorder: Recorder, serve: Serve) -> None:
+    async def degraded() -> ProbeOutcome:
+        return ProbeOutcome(HealthStatus.WARN, "replica lagging", 42, "s")
+
+    async def broken() -> None:
+        raise ConnectionError("cannot reach redis://:s3cret-pass@cache:6379/0")
+
+    async def refuses() -> bool:
+        return False
+
+    app = FastAPI()
+    probes = mount_health(app, recorder)
+    probes.register("replica", degraded, interval=0.2)
+    probes.register("cache", broken, interval=0.2)
+    probes.register("search", refuses, interval=0.2)
+    client = serve(app)
+
+    def all_ran(response: httpx.Response) -> bool:
+        names = ("replica", "cache", "search", "store")
+        return all(probe_check(response, name)["output"] != "not checked yet" for name in names)
+
+    response = poll(lambda: client.get("/health"), all_ran)
+
+    replica = probe_check(response, "replica")
+    assert replica["status"] == "warn"
+    assert replica["observedValue"] == 42
+    assert str(replica["output"]).startswith("replica lagging; checked")
+    cache = probe_check(response, "cache")
+    assert cache["status"] == "fail"
+    assert "ConnectionError" in str(cache["output"])
+    assert "s3cret-pass" not in response.text
+    assert probe_check(response, "search")["status"] == "fail"
+    # None of these is required, so the app stays ready.
+    assert client.get("/health/ready").status_code == 200
+
+
+def test_store_down_fails_readiness_and_recovers(
+    recorder: Recorder, sink: MemorySink, serve: Serve
+) -> None:
+    app = FastAPI()
+    probes = ProbeRegistry()
+    register_store_probe(probes, recorder, interval=0.1, timeout=1.0)
+    mount_health(app, recorder, probes=probes)
+    client = serve(app)
+    poll(lambda: client.get("/health/ready"), lambda response: response.status_code == 200)
+
+    sink.fail = True
+    down = poll(lambda: client.get("/health/ready"), lambda response: response.status_code == 503)
+
+    assert down.headers["content-type"] == HEALTH_JSON
+    assert down.json()["status"] == "fail"
+    store = probe_check(down, "store")
+    assert store["status"] == "fail"
+    assert store["componentType"] == "datastore"
+    assert "StoreUnavailable" in str(store["output"])
+    assert client.get("/readyz").status_code == 503
+    assert client.get("/livez").status_code == 200
+
+    sink.fail = False
+    poll(lambda: client.get("/readyz"), lambda response: response.status_code == 200)
+
+
+def test_required_integrations_decide_readiness(
+    make_settings: Callable[..., Settings], sink: MemorySink, serve: Serve
+) -> None:
+    settings = make_settings(required_integrations=["openai", "embeddings"])
+    with Recorder(settings, sink=sink) as recorder:
+        recorder.live.observe(spans("anthropic", 10, errors=10))
+        app = FastAPI()
+        mount_health(app, recorder)
+        client = serve(app)
+
+        def store_checked(response: httpx.Response) -> bool:
+            return probe_check(response, "store")["status"] == "pass"
+
+        ready = poll(lambda: client.get("/health/ready"), store_checked)
+        # anthropic fails but is not required; embeddings has had no calls yet.
+        assert ready.status_code == 200
+        assert ready.json()["checks"]["embeddings:required"][0]["output"] == (
+            "no calls in the last 5 min"
+        )
+        assert "anthropic:errorRate" not in ready.json()["checks"]
+
+        recorder.live.observe(spans("openai", 10, errors=4))
+        not_ready = client.get("/health/ready")
+
+    assert not_ready.status_code == 503
+    assert not_ready.json()["checks"]["openai:errorRate"][0]["status"] == "fail"
+
+
+def test_a_saturated_recorder_warns_then_fails_readiness(
+    make_settings: Callable[..., Settings], sink: MemorySink, serve: Serve
+) -> None:
+    settings = make_settings(buffer_size=100, batch_size=10)
+    # Not started, so nothing drains the buffer; no gauges, so only this test fills it.
+    recorder = Recorder(settings, sink=sink)
+    app = FastAPI()
+    mount_health(app, recorder, sampler=SystemSampler(recorder, settings, publish_gauges=False))
+    client = serve(app)
+
+    for _ in range(92):
+        recorder.metric("queued", 1.0)
+    warned = client.get("/health/ready")
+    saturation = warned.json()["checks"]["recorder:saturation"][0]
+    assert warned.status_code == 200
+    assert saturation["status"] == "warn"
+    assert saturation["observedValue"] == 92.0
+
+    for _ in range(10):
+        recorder.metric("queued", 1.0)
+    assert recorder.stats().dropped_total == 2
+    failed = client.get("/health/ready")
+    assert failed.status_code == 503
+    assert failed.json()["checks"]["recorder:saturation"][0]["status"] == "fail"

@@ -1,0 +1,155 @@
+"""Sessions: totals merged across batches, the sessions list, and one session's timeline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.support.stores import T0, batch_of, span
+from watchkeeper.recording.ids import format_span_id, format_trace_id
+from watchkeeper.recording.model import SessionMark, Severity, Snapshot, SpanKind, ValidationResult
+from watchkeeper.storage.base import Batch, QueryError, Scope, StoredSession, TimeRange
+from watchkeeper.storage.sessions import SessionDelta
+from watchkeeper.storage.sql_store import SqlStore
+
+EVERYTHING = Scope.everything()
+DAY = TimeRange(datetime.fromtimestamp(T0, UTC), datetime.fromtimestamp(T0 + 86_400, UTC))
+
+
+def _at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def test_session_totals_add_up_across_batches_and_marks(store: SqlStore) -> None:
+    store.write(batch_of([span(T0 + 10, 1.0, session_id="s1", input_tokens=5, cost=0.5)]))
+    store.write(
+        batch_of(
+            [
+                span(T0 + 5, 0.5, session_id="s1", user_id="u1", org_id="o1", error=True),
+                span(T0 + 30, 2.0, session_id="s1", user_id="u9", output_tokens=7, cost=0.25),
+            ]
+        )
+    )
+    # A later "ended" mark, then an earlier one from another process: the latest end wins.
+    store.write(batch_of([], session_marks=[SessionMark(T0 + 40, "s1", ended=True)]))
+    store.write(batch_of([], session_marks=[SessionMark(T0 + 35, "s1", ended=True)]))
+    store.write(batch_of([], session_marks=[SessionMark(T0 + 1, "s1", ended=False)]))
+
+    (session,) = store.sessions(DAY, EVERYTHING).items
+    assert session == StoredSession(
+        session_id="s1",
+        user_id="u1",  # the first user seen is kept, a later one does not overwrite it
+        org_id="o1",
+        first_seen=_at(T0 + 1),
+        last_seen=_at(T0 + 40),
+        ended_at=_at(T0 + 40),
+        spans=3,
+        errors=1,
+        input_tokens=5,
+        output_tokens=7,
+        cost=0.75,
+    )
+    assert session.ended
+
+
+def test_a_session_without_an_end_mark_has_not_ended(store: SqlStore) -> None:
+    store.write(batch_of([span(T0, 1.0, session_id="open")]))
+    store.write(Batch("api", "h", sessions={"open": SessionDelta(T0 + 5, T0 + 6, spans=1)}))
+    (session,) = store.sessions(DAY, EVERYTHING).items
+    assert (session.ended_at, session.spans, session.last_seen) == (None, 2, _at(T0 + 6))
+
+
+def _sessions(store: SqlStore, count: int) -> None:
+    spans = [
+        span(
+            T0 + 100 + i // 2,  # pairs share a last_seen, so pages must break ties by id
+            0.0,
+            session_id=f"chat/{i:02d}",
+            user_id=f"user-{i % 3}",
+            org_id="o1" if i % 2 else "o2",
+        )
+        for i in range(count)
+    ]
+    store.write(batch_of(spans))
+
+
+def test_sessions_page_newest_first_by_last_seen_with_ties(store: SqlStore) -> None:
+    _sessions(store, 25)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = store.sessions(DAY, EVERYTHING, limit=7, cursor=cursor)
+        seen.extend(s.session_id for s in page.items)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == sorted((f"chat/{i:02d}" for i in range(25)), reverse=True)
+    with pytest.raises(QueryError, match="invalid cursor"):
+        store.sessions(DAY, EVERYTHING, cursor="nope")
+    with pytest.raises(QueryError, match="limit"):
+        store.sessions(DAY, EVERYTHING, limit=1001)
+
+
+def test_sessions_are_chosen_by_last_seen_scope_and_search(store: SqlStore) -> None:
+    _sessions(store, 12)
+    store.write(batch_of([span(T0 + 90_000, 0.0, session_id="tomorrow", user_id="user-1")]))
+
+    def ids(scope: Scope = EVERYTHING, search: str | None = None) -> set[str]:
+        return {s.session_id for s in store.sessions(DAY, scope, search).items}
+
+    assert len(ids()) == 12  # "tomorrow" lies outside the range
+    assert ids(Scope.organisation("o1")) == {f"chat/{i:02d}" for i in range(1, 12, 2)}
+    assert ids(Scope.user("user-1", "o1")) == {"chat/01", "chat/07"}
+    assert ids(search="chat/1") == {"chat/10", "chat/11"}
+    assert ids(search="chat/03") == {"chat/03"}
+    assert ids(search="user-2") == {"chat/02", "chat/05", "chat/08", "chat/11"}
+    assert ids(search="user") == ids()  # a prefix of every user id
+    assert ids(search="CHAT/") == set()  # case-sensitive on both databases
+    assert ids(search="%") == set()  # no LIKE wildcards
+    assert ids(search="hat") == set()  # a prefix, not a substring
+
+
+def test_session_detail_is_the_timeline_of_spans_snapshots_and_validations(
+    store: SqlStore,
+) -> None:
+    root = span(T0 + 10, 5.0, name="ws /guide", kind=SpanKind.WEBSOCKET, session_id="g1",
+                user_id="u1", org_id="o1")  # fmt: skip
+    tool = span(T0 + 12, 1.0, name="lookup", kind=SpanKind.TOOL, trace_id=root.trace_id,
+                parent_id=root.span_id, session_id="g1", user_id="u1", org_id="o1")  # fmt: skip
+    agent = span(T0 + 11, 2.0, name="planner", kind=SpanKind.AGENT, trace_id=root.trace_id,
+                 parent_id=root.span_id, session_id="g1", user_id="u1", org_id="o1")  # fmt: skip
+    elsewhere = span(T0 + 11, 1.0, session_id="other", user_id="u2", org_id="o1")
+    snapshot = Snapshot(T0 + 11.5, "birth", {"date": "1990-01-01", "nested": {"x": [1, 2]}},
+                        root.trace_id, agent.span_id, "g1", "u1", "o1")  # fmt: skip
+    results = [
+        ValidationResult(T0 + 13, "range", "answer.age", False, 212.0, "0..120",
+                         Severity.ERROR, "age out of range", root.trace_id, tool.span_id,
+                         "g1", "u1", "o1"),
+        ValidationResult(T0 + 12.5, "sign", "answer.sign", True, "Leo", "Leo", Severity.INFO,
+                         session_id="g1", user_id="u1", org_id="o1"),
+    ]  # fmt: skip
+    store.write(batch_of([root, tool, agent, elsewhere], snapshots=[snapshot],
+                         validations=results))  # fmt: skip
+
+    detail = store.session("g1", EVERYTHING)
+    assert detail is not None
+    assert detail.session.spans == 3
+    assert [s.name for s in detail.spans] == ["ws /guide", "planner", "lookup"]
+    assert detail.spans[1].parent_id == format_span_id(root.span_id)
+    (stored,) = detail.snapshots
+    assert (stored.name, stored.data, stored.time) == ("birth", snapshot.data, _at(T0 + 11.5))
+    assert stored.trace_id == format_trace_id(root.trace_id)
+    assert stored.span_id == format_span_id(agent.span_id)
+    assert [(v.validator, v.passed, v.observed) for v in detail.validations] == [
+        ("sign", True, "Leo"),
+        ("range", False, 212.0),
+    ]
+    assert detail.validations[1].severity == "error"
+    assert detail.validations[1].message == "age out of range"
+    assert not detail.truncated
+
+    assert store.session("g1", Scope.user("u1", "o1")) is not None
+    assert store.session("g1", Scope.organisation("o2")) is None
+    assert store.session("g1", Scope.user("u2")) is None
+    assert store.session("missing", EVERYTHING) is None

@@ -1,0 +1,36 @@
+"""Health endpoints in the IETF health-check format: traffic, probes, readiness, system figures."""
+
+from watchkeeper.health.circuits import CircuitState, CircuitStateProvider, NoCircuits
+from watchkeeper.health.monitor import HealthMonitor
+from watchkeeper.health.probes import ProbeCheck, ProbeOutcome, ProbeRegistry
+from watchkeeper.health.redaction import redact_settings
+from watchkeeper.health.router import health_router, mount_health
+from watchkeeper.health.status import HEALTH_JSON, Check, ComponentType, HealthReport, HealthStatus
+from watchkeeper.health.store_probe import STORE_PROBE, StoreProbe, register_store_probe
+from watchkeeper.health.system import SystemSampler, SystemSnapshot
+from watchkeeper.health.thresholds import HealthThresholds, ThresholdBook
+
+__all__ = [
+    "HEALTH_JSON",
+    "STORE_PROBE",
+    "Check",
+    "CircuitState",
+    "CircuitStateProvider",
+    "ComponentType",
+    "HealthMonitor",
+    "HealthReport",
+    "HealthStatus",
+    "HealthThresholds",
+    "NoCircuits",
+    "ProbeCheck",
+    "ProbeOutcome",
+    "ProbeRegistry",
+    "StoreProbe",
+    "SystemSampler",
+    "SystemSnapshot",
+    "ThresholdBook",
+    "health_router",
+    "mount_health",
+    "redact_settings",
+    "register_store_probe",
+]

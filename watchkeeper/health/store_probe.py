@@ -1,0 +1,87 @@
+"""The built-in probe: can the recorder's store be reached?"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+
+from watchkeeper.health.probes import ProbeOutcome, ProbeRegistry
+from watchkeeper.health.status import ComponentType, HealthStatus
+from watchkeeper.recording.recorder import Recorder
+
+STORE_PROBE = "store"
+
+
+class StoreProbe:
+    """Runs ``sink.ping()`` on a daemon thread so a blocked driver never blocks the event loop.
+
+    A daemon thread per ping, not an executor: a ping stuck in a dead TCP connection must not
+    keep the process from exiting, and pool threads are joined at exit. While a ping is stuck
+    no new one is started, so a long outage costs one thread, not one per interval.
+    """
+
+    def __init__(self, recorder: Recorder) -> None:
+        self._recorder = recorder
+        self._busy = threading.Lock()
+
+    async def __call__(self) -> ProbeOutcome:
+        sink = self._recorder.sink
+        if sink is None:
+            return ProbeOutcome(HealthStatus.WARN, "the store is not open (recorder not started)")
+        if not self._busy.acquire(blocking=False):
+            return ProbeOutcome(HealthStatus.FAIL, "the previous ping has not returned yet")
+        loop = asyncio.get_running_loop()
+        answered: asyncio.Future[float] = loop.create_future()
+
+        def ping() -> None:
+            started = time.monotonic()
+            try:
+                sink.ping()
+            except Exception as error:
+                _deliver(loop, answered, None, error)
+            else:
+                _deliver(loop, answered, time.monotonic() - started, None)
+            finally:
+                self._busy.release()
+
+        threading.Thread(target=ping, name="watchkeeper-store-ping", daemon=True).start()
+        seconds = await answered
+        return ProbeOutcome(
+            HealthStatus.PASS, observed_value=round(seconds * 1000, 2), observed_unit="ms"
+        )
+
+
+def _deliver(
+    loop: asyncio.AbstractEventLoop,
+    future: asyncio.Future[float],
+    seconds: float | None,
+    error: Exception | None,
+) -> None:
+    # A ping that outlives the server finds its loop closed; nobody is waiting any more.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(_settle, future, seconds, error)
+
+
+def _settle(future: asyncio.Future[float], seconds: float | None, error: Exception | None) -> None:
+    # The probe may have timed out and been cancelled while the ping was still running.
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    elif seconds is not None:
+        future.set_result(seconds)
+
+
+def register_store_probe(
+    probes: ProbeRegistry, recorder: Recorder, interval: float = 30.0, timeout: float = 5.0
+) -> None:
+    probes.register(
+        STORE_PROBE,
+        StoreProbe(recorder),
+        interval=interval,
+        timeout=timeout,
+        required=True,
+        component_type=ComponentType.DATASTORE,
+    )

@@ -1,0 +1,81 @@
+"""Telling a store that cannot take a batch now from a batch the store will never take.
+
+The flush worker retries :class:`StoreUnavailable` and drops :class:`BatchRejected`, so the
+split decides between "keep trying" and "lose this batch". When unsure it says unavailable:
+retrying a bad batch costs a full buffer, dropping a good one loses data. Only errors that the
+values themselves cause are rejections:
+
+* PostgreSQL, by SQLSTATE class: 22 (data exception: out of range, too long, bad encoding),
+  23 (integrity constraint) and 54 (program limit exceeded, such as an index row too large;
+  psycopg files that one under OperationalError, which is why classes are read, not types).
+  Connection failures (08), serialisation failures and deadlocks (40), resources (53), operator
+  intervention and timeouts (57), system errors (58) and schema problems (42: not migrated, no
+  privilege; fixing them makes the same batch succeed) are unavailable.
+* SQLite, by type: IntegrityError, DataError (too big), ProgrammingError and InterfaceError
+  (both mean a value could not be bound) are rejections; OperationalError (locked, busy, disk
+  I/O, no such table) and the rest are unavailable.
+* Anywhere: SQLAlchemy failing to process a parameter value, and Python's OverflowError (an
+  integer too large for a 64-bit column), are rejections; pool timeouts and OSError are
+  unavailable.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import psycopg
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
+
+from watchkeeper.storage.base import BatchRejected, StoreUnavailable
+
+DATABASE_ERRORS = (SQLAlchemyError, sqlite3.Error, psycopg.Error, OverflowError, OSError)
+"""What a store call may raise that should reach the caller as one of the two exceptions."""
+
+_REJECTED_SQLSTATE_CLASSES = frozenset({"22", "23", "54"})
+_REJECTED_SQLITE = (
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.ProgrammingError,
+    sqlite3.InterfaceError,
+)
+
+
+def describe_error(error: BaseException) -> str:
+    """One line naming the driver's error, without SQLAlchemy's statement and parameter dump."""
+    cause = driver_error(error)
+    first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return f"{type(cause).__name__}: {first_line}" if first_line else type(cause).__name__
+
+
+def driver_error(error: BaseException) -> BaseException:
+    """The driver's (or Python's) exception under SQLAlchemy's wrapper, if there is one."""
+    if isinstance(error, StatementError) and isinstance(error.orig, BaseException):
+        return error.orig
+    return error
+
+
+def is_rejection(error: BaseException) -> bool:
+    """Whether ``error`` was caused by the values written rather than by the store's state."""
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return False
+    elif isinstance(error, StatementError):
+        return True  # SQLAlchemy could not turn a parameter value into what the column takes
+    cause = driver_error(error)
+    if isinstance(cause, psycopg.Error):
+        sqlstate = cause.sqlstate
+        if sqlstate is None:
+            # Raised by psycopg itself: a value it cannot send, or a connection that is gone.
+            return isinstance(cause, psycopg.DataError | psycopg.ProgrammingError)
+        return sqlstate[:2] in _REJECTED_SQLSTATE_CLASSES
+    if isinstance(cause, sqlite3.Error):
+        return isinstance(cause, _REJECTED_SQLITE)
+    return isinstance(cause, OverflowError)
+
+
+def classify_write_error(error: BaseException, action: str) -> StoreUnavailable | BatchRejected:
+    """The exception to raise instead of ``error``, its message naming ``action`` and the cause."""
+    message = f"could not {action}: {describe_error(error)}"
+    if is_rejection(error):
+        return BatchRejected(message)
+    return StoreUnavailable(message)

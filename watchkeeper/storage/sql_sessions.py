@@ -1,0 +1,150 @@
+"""Session queries: the sessions list and one session's timeline (spans, snapshots, validations).
+
+A session row holds totals merged by the writer, so the list never aggregates spans. The
+timeline reads each table through its (session_id, time) index.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row, Table, func, or_, select
+from sqlalchemy.engine import Connection
+
+from watchkeeper.storage.base import (
+    Page,
+    Scope,
+    SessionDetail,
+    StoredSession,
+    StoredSnapshot,
+    StoredValidation,
+    TimeRange,
+)
+from watchkeeper.storage.schema import sessions, snapshots, spans, validations
+from watchkeeper.storage.sql_queries import (
+    as_time,
+    fetch_page,
+    in_range,
+    parse_json,
+    scoped,
+    stored_span,
+)
+
+MAX_TIMELINE = 5_000
+"""Most spans, snapshots or validations one session detail returns of each."""
+
+
+def _stored_session(row: Row[Any]) -> StoredSession:
+    return StoredSession(
+        session_id=row.session_id,
+        user_id=row.user_id,
+        org_id=row.org_id,
+        first_seen=as_time(row.first_seen),
+        last_seen=as_time(row.last_seen),
+        ended_at=None if row.ended_at is None else as_time(row.ended_at),
+        spans=row.spans,
+        errors=row.errors,
+        input_tokens=row.input_tokens,
+        output_tokens=row.output_tokens,
+        cost=row.cost,
+    )
+
+
+def _starts_with(column: Any, prefix: str) -> Any:
+    # substr() rather than LIKE: case-sensitive in both databases and no wildcards to escape.
+    return func.substr(column, 1, len(prefix)) == prefix
+
+
+def session_page(
+    connection: Connection,
+    time_range: TimeRange,
+    scope: Scope,
+    search: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[StoredSession]:
+    query = select(sessions).where(
+        in_range(sessions.c.last_seen, time_range.start_ts, time_range.end_ts),
+        *scoped(sessions, scope),
+    )
+    if search:
+        query = query.where(
+            or_(
+                _starts_with(sessions.c.session_id, search),
+                _starts_with(sessions.c.user_id, search),
+            )
+        )
+    rows, next_cursor = fetch_page(
+        connection, query, sessions.c.last_seen, sessions.c.session_id, limit, cursor, str
+    )
+    return Page([_stored_session(row) for row in rows], next_cursor)
+
+
+def stored_snapshot(row: Row[Any]) -> StoredSnapshot:
+    return StoredSnapshot(
+        time=as_time(row.time),
+        name=row.name,
+        data=parse_json(row.data),
+        trace_id=row.trace_id,
+        span_id=row.span_id,
+        session_id=row.session_id,
+        user_id=row.user_id,
+        org_id=row.org_id,
+    )
+
+
+def stored_validation(row: Row[Any]) -> StoredValidation:
+    return StoredValidation(
+        time=as_time(row.time),
+        validator=row.validator,
+        target=row.target,
+        passed=bool(row.passed),
+        observed=row.observed_number if row.observed_text is None else row.observed_text,
+        expected=row.expected,
+        severity=row.severity,
+        message=row.message,
+        trace_id=row.trace_id,
+        span_id=row.span_id,
+        session_id=row.session_id,
+        user_id=row.user_id,
+        org_id=row.org_id,
+    )
+
+
+def _timeline(
+    connection: Connection, table: Table, time_column: Any, session_id: str, scope: Scope
+) -> list[Row[Any]]:
+    """Oldest first, one row past the cap so the caller can tell the list was cut."""
+    query = (
+        select(table)
+        .where(table.c.session_id == session_id, *scoped(table, scope))
+        .order_by(time_column, table.c.id)
+        .limit(MAX_TIMELINE + 1)
+    )
+    return list(connection.execute(query).all())
+
+
+def session_detail(connection: Connection, session_id: str, scope: Scope) -> SessionDetail | None:
+    """``None`` when the session does not exist or lies outside ``scope``.
+
+    The scope is applied to every table too, not only to the session row: a session's spans
+    normally share its user, and if one did not, access control must still hold.
+    """
+    row = connection.execute(
+        select(sessions).where(sessions.c.session_id == session_id, *scoped(sessions, scope))
+    ).first()
+    if row is None:
+        return None
+    span_rows = _timeline(connection, spans, spans.c.start_time, session_id, scope)
+    snapshot_rows = _timeline(connection, snapshots, snapshots.c.time, session_id, scope)
+    validation_rows = _timeline(connection, validations, validations.c.time, session_id, scope)
+    truncated = any(
+        len(rows) > MAX_TIMELINE for rows in (span_rows, snapshot_rows, validation_rows)
+    )
+    return SessionDetail(
+        session=_stored_session(row),
+        spans=[stored_span(r) for r in span_rows[:MAX_TIMELINE]],
+        snapshots=[stored_snapshot(r) for r in snapshot_rows[:MAX_TIMELINE]],
+        validations=[stored_validation(r) for r in validation_rows[:MAX_TIMELINE]],
+        truncated=truncated,
+    )
