@@ -11,14 +11,15 @@ from prometheus_client import CollectorRegistry
 from watchkeeper.metrics.dynamic import NamedMetrics
 from watchkeeper.metrics.families import Families
 from watchkeeper.metrics.labels import LabelGuard, prometheus_name
+from watchkeeper.recording import attributes
 from watchkeeper.recording.model import MetricPoint, Span, SpanKind, ValidationResult
 from watchkeeper.storage.base import Batch
 
 # The attributes the ASGI instrumentation puts on request spans.
-METHOD_ATTRIBUTE = "method"
-STATUS_CODE_ATTRIBUTE = "status_code"
-REQUEST_SIZE_ATTRIBUTE = "request_size"
-RESPONSE_SIZE_ATTRIBUTE = "response_size"
+METHOD_ATTRIBUTE = attributes.METHOD
+STATUS_CODE_ATTRIBUTE = attributes.STATUS_CODE
+REQUEST_SIZE_ATTRIBUTE = attributes.REQUEST_SIZE
+RESPONSE_SIZE_ATTRIBUTE = attributes.RESPONSE_SIZE
 
 QUEUE_PREFIX = "queue."
 SYSTEM_PREFIX = "system."
