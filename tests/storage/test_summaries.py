@@ -198,3 +198,26 @@ def test_usage_per_user_organisation_and_model(
 def test_usage_needs_a_dimension(store: SqlStore) -> None:
     with pytest.raises(QueryError, match="dimension"):
         store.usage(_range(T0, T0 + 60), EVERYTHING, Dimension.NONE)
+
+
+def test_kind_totals_merge_sketches_across_names(store: SqlStore) -> None:
+    rng = random.Random(11)
+    values_by_name = {
+        name: [rng.lognormvariate(-2, 1) for _ in range(3_000)] for name in ("/a", "/b", "/c")
+    }
+    batch_spans = [
+        span(T0 + index * 0.5, value, name=name)
+        for name, values in values_by_name.items()
+        for index, value in enumerate(values)
+    ]
+    store.write(batch_of(batch_spans))
+    window = TimeRange(
+        datetime.fromtimestamp(T0 - 60, UTC), datetime.fromtimestamp(T0 + 3 * 3600, UTC)
+    )
+    (total,) = store.kind_totals(window, Scope.everything())
+    every = sorted(value for values in values_by_name.values() for value in values)
+    assert (total.kind, total.name, total.count) == ("request", "", 9_000)
+    for estimate, q in ((total.p50, 0.5), (total.p95, 0.95), (total.p99, 0.99)):
+        exact = every[int(q * (len(every) - 1))]
+        assert estimate is not None
+        assert abs(estimate - exact) / exact <= 0.02

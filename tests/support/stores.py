@@ -38,6 +38,7 @@ def span(
     name: str = "GET /items",
     error: bool = False,
     trace_id: int | None = None,
+    span_id: int | None = None,
     **fields: object,
 ) -> Span:
     return Span(
@@ -46,7 +47,7 @@ def span(
         start,
         duration,
         trace_id or new_trace_id(),
-        new_span_id(),
+        span_id or new_span_id(),
         status=SpanStatus.ERROR if error else SpanStatus.OK,
         **fields,  # type: ignore[arg-type]
     )

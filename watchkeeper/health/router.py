@@ -28,6 +28,11 @@ class HealthJSONResponse(JSONResponse):
     media_type = HEALTH_JSON
 
 
+_FAILING: dict[int | str, dict[str, Any]] = {
+    503: {"description": "Failing: the health document says which check failed."}
+}
+
+
 def _answer(report: HealthReport) -> HealthJSONResponse:
     return HealthJSONResponse(report.to_json(), status_code=report.status.http_status)
 
@@ -76,26 +81,30 @@ def health_router(
 
     router = APIRouter(prefix=prefix, lifespan=lifespan, tags=["health"])
 
-    @router.get("/health", response_class=HealthJSONResponse)
+    @router.get("/health", response_class=HealthJSONResponse, responses=_FAILING)
     async def overall() -> Response:
         return _answer(monitor.overall())
 
-    @router.get("/health/live", response_class=HealthJSONResponse)
-    @router.get("/livez", response_class=HealthJSONResponse)
+    @router.get("/health/live", response_class=HealthJSONResponse, responses=_FAILING)
+    @router.get("/livez", response_class=HealthJSONResponse, responses=_FAILING)
     async def live() -> Response:
         # Answered on the event loop itself, so an answer proves the loop is alive.
         return _answer(monitor.live())
 
-    @router.get("/health/ready", response_class=HealthJSONResponse)
-    @router.get("/readyz", response_class=HealthJSONResponse)
+    @router.get("/health/ready", response_class=HealthJSONResponse, responses=_FAILING)
+    @router.get("/readyz", response_class=HealthJSONResponse, responses=_FAILING)
     async def ready() -> Response:
         return _answer(monitor.ready())
 
-    @router.get("/health/services", response_class=HealthJSONResponse)
+    @router.get("/health/services", response_class=HealthJSONResponse, responses=_FAILING)
     async def services() -> Response:
         return _answer(monitor.services_report())
 
-    @router.get("/health/services/{name}", response_class=HealthJSONResponse)
+    @router.get(
+        "/health/services/{name}",
+        response_class=HealthJSONResponse,
+        responses={**_FAILING, 404: {"description": "No service of that name is known."}},
+    )
     async def service(name: str) -> Response:
         report = monitor.service_report(name)
         if report is None:
@@ -113,7 +122,11 @@ def health_router(
             )
         return _answer(report)
 
-    @router.get("/health/configuration", dependencies=[Depends(auth)])
+    @router.get(
+        "/health/configuration",
+        dependencies=[Depends(auth)],
+        responses={401: {"description": "No API key, or not a valid one."}},
+    )
     async def configuration() -> Response:
         return JSONResponse(monitor.configuration())
 

@@ -352,6 +352,10 @@ class Queries(Protocol):
         self, time_range: TimeRange, scope: Scope, kind: SpanKind | None = None
     ) -> list[NameSummary]: ...
 
+    def kind_totals(self, time_range: TimeRange, scope: Scope) -> list[NameSummary]:
+        """One summary per span kind over all its names (``name`` is empty)."""
+        ...
+
     def series(
         self,
         time_range: TimeRange,

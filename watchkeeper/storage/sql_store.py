@@ -154,6 +154,10 @@ class SqlStore:
         with self._read("summarise spans") as connection:
             return sql_summaries.overview(connection, time_range, scope, kind)
 
+    def kind_totals(self, time_range: TimeRange, scope: Scope) -> list[NameSummary]:
+        with self._read("summarise spans by kind") as connection:
+            return sql_summaries.kind_totals(connection, time_range, scope)
+
     def series(
         self,
         time_range: TimeRange,

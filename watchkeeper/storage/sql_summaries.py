@@ -144,24 +144,26 @@ def _quantiles(delta: RollupDelta) -> tuple[float | None, float | None, float | 
     return sketch.quantile(0.5), sketch.quantile(0.95), sketch.quantile(0.99)
 
 
-def overview(
+def _name_deltas(
     connection: Connection, time_range: TimeRange, scope: Scope, kind: SpanKind | None
-) -> list[NameSummary]:
+) -> dict[Any, RollupDelta]:
     if scope.user_id is None:
         query = select(rollups.c.kind, rollups.c.name, *_ROLLUP_SUMS).where(
             _rollup_scope(scope), _edge_window(time_range)
         )
         if kind is not None:
             query = query.where(rollups.c.kind == kind.value)
-        deltas = _from_rollups(connection.execute(query))
-    else:
-        raw = select(spans.c.kind, spans.c.name, *_RAW_FIELDS).where(
-            in_range(spans.c.start_time, time_range.start_ts, time_range.end_ts),
-            *scoped(spans, scope),
-        )
-        if kind is not None:
-            raw = raw.where(spans.c.kind == kind.value)
-        deltas = _from_spans(connection.execute(raw))
+        return _from_rollups(connection.execute(query))
+    raw = select(spans.c.kind, spans.c.name, *_RAW_FIELDS).where(
+        in_range(spans.c.start_time, time_range.start_ts, time_range.end_ts),
+        *scoped(spans, scope),
+    )
+    if kind is not None:
+        raw = raw.where(spans.c.kind == kind.value)
+    return _from_spans(connection.execute(raw))
+
+
+def _summaries(deltas: dict[Any, RollupDelta]) -> list[NameSummary]:
     summaries = [
         NameSummary(
             kind,
@@ -178,6 +180,24 @@ def overview(
     ]
     summaries.sort(key=lambda summary: (-summary.count, summary.kind, summary.name))
     return summaries
+
+
+def overview(
+    connection: Connection, time_range: TimeRange, scope: Scope, kind: SpanKind | None
+) -> list[NameSummary]:
+    return _summaries(_name_deltas(connection, time_range, scope, kind))
+
+
+def kind_totals(connection: Connection, time_range: TimeRange, scope: Scope) -> list[NameSummary]:
+    """One summary per kind over all its names (name ``""``), sketches merged, not averaged."""
+    totals: dict[Any, RollupDelta] = {}
+    for (kind, _name), delta in _name_deltas(connection, time_range, scope, None).items():
+        total = totals.get((kind, ""))
+        if total is None:
+            totals[(kind, "")] = delta
+        else:
+            total.merge(delta)
+    return _summaries(totals)
 
 
 def series(

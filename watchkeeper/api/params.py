@@ -1,0 +1,81 @@
+"""Query parameters shared by the routes: time ranges, pagination and the caller's scope."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import Query
+from pydantic import BeforeValidator
+
+from watchkeeper.storage.base import QueryError, Scope, TimeRange
+
+MAX_RANGE = timedelta(days=400)
+MAX_PAGE = 1000
+
+
+class RangeName(StrEnum):
+    FIFTEEN_MINUTES = "15m"
+    HOUR = "1h"
+    SIX_HOURS = "6h"
+    DAY = "24h"
+    WEEK = "7d"
+    MONTH = "30d"
+
+    @property
+    def duration(self) -> timedelta:
+        amount, unit = int(self.value[:-1]), self.value[-1]
+        return {"m": timedelta(minutes=amount), "h": timedelta(hours=amount)}.get(
+            unit, timedelta(days=amount)
+        )
+
+
+def _iso_8601(value: object) -> datetime:
+    # Only ISO 8601 text: pydantic alone would also take numbers as Unix times, which would
+    # turn a typo into a range in 1970 instead of an error.
+    if not isinstance(value, str):
+        raise ValueError("expected an ISO 8601 date and time, such as 2026-11-23T10:00:00Z")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f"expected an ISO 8601 date and time, such as 2026-11-23T10:00:00Z, got {value!r}"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_8601)]
+
+
+def time_range(
+    range_: Annotated[
+        RangeName | None,
+        Query(alias="range", description="A preset length, ending at 'to' (default now)."),
+    ] = None,
+    start: Annotated[
+        IsoDateTime | None, Query(alias="from", description="Start (ISO 8601, UTC if no zone).")
+    ] = None,
+    end: Annotated[
+        IsoDateTime | None, Query(alias="to", description="End (ISO 8601); defaults to now.")
+    ] = None,
+) -> TimeRange:
+    """``from``/``to``, or ``range`` ending at ``to``; nothing at all means the last hour."""
+    if range_ is not None and start is not None:
+        raise QueryError("give either 'range' or 'from', not both")
+    end = end or datetime.now(UTC)
+    start = start or end - (range_ or RangeName.HOUR).duration
+    if end - start > MAX_RANGE:
+        raise QueryError(f"a time range may span at most {MAX_RANGE.days} days")
+    return TimeRange(start, end)
+
+
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size (at most 1000).")]
+Cursor = Annotated[
+    str | None, Query(max_length=512, description="The `next_cursor` of the previous page.")
+]
+
+
+def current_scope() -> Scope:
+    """What the caller may see. One place to narrow when keys gain organisations and roles."""
+    return Scope.everything()

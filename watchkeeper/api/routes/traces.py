@@ -1,0 +1,96 @@
+"""Raw spans, one trace as a tree, sessions and one session's timeline."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from watchkeeper.api.context import ApiContext
+from watchkeeper.api.errors import NotFound
+from watchkeeper.api.params import Cursor, Limit, current_scope, time_range
+from watchkeeper.api.schemas import PageOut, SessionTimeline, TraceOut, span_tree
+from watchkeeper.recording.model import SpanKind, SpanStatus
+from watchkeeper.storage.base import (
+    QueryError,
+    Scope,
+    SpanFilter,
+    StoredSession,
+    StoredSpan,
+    TimeRange,
+)
+
+_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+Name = Annotated[str | None, Query(max_length=512)]
+Identity = Annotated[str | None, Query(max_length=256)]
+
+
+def router(context: ApiContext) -> APIRouter:
+    api = APIRouter(tags=["traces and sessions"])
+    store = context.store
+
+    @api.get("/spans", response_model=PageOut[StoredSpan], summary="Raw spans, newest first")
+    def spans(
+        window: Annotated[TimeRange, Depends(time_range)],
+        scope: Annotated[Scope, Depends(current_scope)],
+        limit: Limit = 100,
+        cursor: Cursor = None,
+        kind: SpanKind | None = None,
+        name: Name = None,
+        status: SpanStatus | None = None,
+        user_id: Identity = None,
+        org_id: Identity = None,
+        session_id: Identity = None,
+        trace_id: Annotated[str | None, Query(pattern="^[0-9a-f]{32}$")] = None,
+    ) -> PageOut[StoredSpan]:
+        span_filter = SpanFilter(kind, name, status, user_id, org_id, session_id, trace_id)
+        return PageOut.of(store.spans(window, scope, span_filter, limit, cursor))
+
+    @api.get("/traces/{trace_id}", response_model=TraceOut, summary="One trace as a span tree")
+    def trace(
+        trace_id: Annotated[str, Path(max_length=64)],
+        scope: Annotated[Scope, Depends(current_scope)],
+    ) -> TraceOut:
+        if not _TRACE_ID.match(trace_id):
+            raise QueryError("a trace id is 32 lowercase hexadecimal characters")
+        found = store.trace(trace_id, scope)
+        if not found:
+            raise NotFound(f"no trace {trace_id} is stored (it may be older than the retention)")
+        return TraceOut(trace_id=trace_id, roots=span_tree(found), span_count=len(found))
+
+    @api.get(
+        "/sessions", response_model=PageOut[StoredSession], summary="Sessions, most recent first"
+    )
+    def sessions(
+        window: Annotated[TimeRange, Depends(time_range)],
+        scope: Annotated[Scope, Depends(current_scope)],
+        limit: Limit = 100,
+        cursor: Cursor = None,
+        search: Annotated[
+            str | None, Query(max_length=256, description="Session or user id, or a prefix.")
+        ] = None,
+    ) -> PageOut[StoredSession]:
+        return PageOut.of(store.sessions(window, scope, search, limit, cursor))
+
+    @api.get(
+        "/sessions/{session_id}",
+        response_model=SessionTimeline,
+        summary="One session: its spans as a tree, snapshots and validation results",
+    )
+    def session(
+        session_id: Annotated[str, Path(max_length=256)],
+        scope: Annotated[Scope, Depends(current_scope)],
+    ) -> SessionTimeline:
+        detail = store.session(session_id, scope)
+        if detail is None:
+            raise NotFound(f"no session {session_id!r} is stored")
+        return SessionTimeline(
+            session=detail.session,
+            roots=span_tree(detail.spans),
+            snapshots=detail.snapshots,
+            validations=detail.validations,
+            truncated=detail.truncated,
+        )
+
+    return api

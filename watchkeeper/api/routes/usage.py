@@ -1,0 +1,87 @@
+"""Usage and cost by model, user and organisation; queue figures; the recorder itself."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from watchkeeper.api.context import ApiContext
+from watchkeeper.api.errors import NotFound
+from watchkeeper.api.params import Limit, current_scope, time_range
+from watchkeeper.recording.stats import StatsSnapshot
+from watchkeeper.storage.base import Scope, StoredMetric, TimeRange, UsageRow
+from watchkeeper.storage.rollups import Dimension
+
+
+class UsageBy(StrEnum):
+    MODEL = "model"
+    USER = "user"
+    ORG = "org"
+
+    @property
+    def dimension(self) -> Dimension:
+        return Dimension(self.value)
+
+
+def router(context: ApiContext) -> APIRouter:
+    api = APIRouter(tags=["usage"])
+    store = context.store
+
+    @api.get(
+        "/costs/{by}",
+        response_model=list[UsageRow],
+        summary="Calls, tokens and cost by model, user or organisation (most expensive first)",
+    )
+    def costs(
+        by: UsageBy,
+        window: Annotated[TimeRange, Depends(time_range)],
+        scope: Annotated[Scope, Depends(current_scope)],
+        limit: Limit = 100,
+    ) -> list[UsageRow]:
+        return store.usage(window, scope, by.dimension, limit)
+
+    @api.get("/users", response_model=list[UsageRow], summary="Users by usage")
+    def users(
+        window: Annotated[TimeRange, Depends(time_range)],
+        scope: Annotated[Scope, Depends(current_scope)],
+        limit: Limit = 100,
+    ) -> list[UsageRow]:
+        return store.usage(window, scope, Dimension.USER, limit)
+
+    @api.get("/organisations", response_model=list[UsageRow], summary="Organisations by usage")
+    def organisations(
+        window: Annotated[TimeRange, Depends(time_range)],
+        scope: Annotated[Scope, Depends(current_scope)],
+        limit: Limit = 100,
+    ) -> list[UsageRow]:
+        return store.usage(window, scope, Dimension.ORG, limit)
+
+    @api.get(
+        "/metrics/{name}",
+        response_model=list[StoredMetric],
+        summary="Points of a business, queue or system metric (e.g. queue.tts_jobs.size)",
+    )
+    def metric(
+        name: str,
+        window: Annotated[TimeRange, Depends(time_range)],
+        scope: Annotated[Scope, Depends(current_scope)],
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    ) -> list[StoredMetric]:
+        return store.metrics(window, scope, name, limit)
+
+    @api.get(
+        "/recorder",
+        response_model=StatsSnapshot,
+        summary="The in-process recorder's own health: recorded, flushed, dropped, lag",
+    )
+    def recorder() -> StatsSnapshot:
+        if context.recorder is None:
+            raise NotFound(
+                "this server reads a store and records nothing itself; ask an instrumented "
+                "app's /watchkeeper/api/v1/recorder for its recorder figures"
+            )
+        return context.recorder.stats()
+
+    return api
