@@ -23,6 +23,7 @@ from watchkeeper.api.live import LiveHub, StorePoller
 from watchkeeper.api.routes import integrations, issues, live, overview, traces, usage
 from watchkeeper.api.schemas import ERROR_RESPONSES
 from watchkeeper.config import Settings, load_settings
+from watchkeeper.dashboard.router import mount_dashboard
 from watchkeeper.health.router import mount_health
 from watchkeeper.metrics.endpoint import mount_metrics
 from watchkeeper.recording.recorder import Recorder
@@ -87,7 +88,7 @@ def create_app(
     store: Store | None = None,
     recorder: Recorder | None = None,
 ) -> FastAPI:
-    """The standalone server: API, health and metrics over the store the settings name."""
+    """The standalone server: dashboard, API, health and metrics over the settings' store."""
     effective = settings or load_settings()
     store = store or open_store(effective)
     # The server records only its own system figures; the store is the apps' shared one.
@@ -112,4 +113,5 @@ def create_app(
     app.include_router(api_router(context, LiveHub(), poll_store=True))
     mount_health(app, own, effective)
     mount_metrics(app, own, effective)
+    mount_dashboard(app, "")
     return app

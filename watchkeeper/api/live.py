@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import WebSocket
+from fastapi import WebSocket, WebSocketDisconnect
 
 from watchkeeper.recording.ids import format_span_id, format_trace_id
 from watchkeeper.recording.model import Span
@@ -169,6 +169,8 @@ async def serve_subscriber(websocket: WebSocket, hub: LiveHub) -> None:
                 await asyncio.wait_for(websocket.send_json(receive.result()), SEND_TIMEOUT)
             except TimeoutError:
                 break
+    except WebSocketDisconnect:
+        return  # the client left: nothing to report
     finally:
         hub.unsubscribe(subscriber)
     hub.disconnected_slow += 1
