@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 from sqlalchemy.engine import URL, make_url
 
 from watchkeeper.config import Settings
@@ -18,25 +21,39 @@ def postgres_url(url: str) -> URL:
     return parsed.set(drivername="postgresql+psycopg")
 
 
+@dataclass(frozen=True)
+class StoreLocation:
+    """Where the settings put the store, described without its password."""
+
+    url: URL
+    description: str
+    setting: str
+
+
+def store_location(settings: Settings) -> StoreLocation:
+    if settings.database_url is not None:
+        url = postgres_url(settings.database_url.get_secret_value())
+        where = f"PostgreSQL at {url.render_as_string(hide_password=True)}"
+        return StoreLocation(url, where, "DATABASE_URL")
+    path = settings.sqlite_path.expanduser()
+    url = URL.create("sqlite", database=str(path))
+    return StoreLocation(url, f"SQLite file {path}", "WATCHKEEPER_SQLITE_PATH")
+
+
 def open_store(settings: Settings) -> SqlStore:
     """PostgreSQL when a database URL is set, otherwise the SQLite file; migrated if configured.
 
     Raises :class:`StoreUnavailable` naming the setting to check when the store cannot be reached.
     """
-    if settings.database_url is not None:
-        url = postgres_url(settings.database_url.get_secret_value())
-        where = f"PostgreSQL at {url.render_as_string(hide_password=True)}"
-        setting = "DATABASE_URL"
-    else:
-        path = settings.sqlite_path.expanduser()
-        where, setting = f"SQLite file {path}", "WATCHKEEPER_SQLITE_PATH"
+    location = store_location(settings)
+    url, where, setting = location.url, location.description, location.setting
+    if url.get_backend_name() == "sqlite" and url.database:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreUnavailable(
                 f"cannot create the directory for the {where} ({exc.strerror}); check {setting}"
             ) from None
-        url = URL.create("sqlite", database=str(path))
     store = SqlStore(create_store_engine(url))
     try:
         store.ping()

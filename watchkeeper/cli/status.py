@@ -1,0 +1,107 @@
+"""``watchkeeper status``: one screen on the store and the integrations; an exit code for scripts.
+
+Exit 0 healthy, 1 degraded (a warning), 2 failing (store unreachable or out of date, or an
+integration failing). It reads the store, so it judges every replica that writes there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from watchkeeper.api.context import ApiContext
+from watchkeeper.api.routes.integrations import judge
+from watchkeeper.config import Settings, load_settings
+from watchkeeper.health.status import HealthStatus
+from watchkeeper.storage import migrate as migrations
+from watchkeeper.storage.base import Scope, StoreUnavailable, TimeRange
+from watchkeeper.storage.factory import open_store, store_location
+from watchkeeper.storage.sql_store import SqlStore
+
+RECENT = timedelta(minutes=5)
+_STYLE = {HealthStatus.PASS: "green", HealthStatus.WARN: "yellow", HealthStatus.FAIL: "red"}
+_EXIT = {HealthStatus.PASS: 0, HealthStatus.WARN: 1, HealthStatus.FAIL: 2}
+
+
+@dataclass(frozen=True)
+class Line:
+    area: str
+    status: HealthStatus
+    detail: str
+
+
+def command() -> None:
+    """Show store, schema, recent traffic and integration health; exit 0, 1 or 2."""
+    settings = load_settings(migrate_on_start=False)
+    lines = [Line("configuration", HealthStatus.PASS, _configuration(settings))]
+    try:
+        store = open_store(settings)
+    except StoreUnavailable as error:
+        lines.append(Line("store", HealthStatus.FAIL, str(error)))
+        raise typer.Exit(_report(lines)) from None
+    try:
+        lines += _store_lines(settings, store)
+    finally:
+        store.close()
+    raise typer.Exit(_report(lines))
+
+
+def _configuration(settings: Settings) -> str:
+    access = (
+        "OPEN (no key needed)" if settings.open_access else f"{len(settings.api_keys)} API key(s)"
+    )
+    return (
+        f"service {settings.service}; recording {'on' if settings.enabled else 'OFF'}; "
+        f"redaction {'on' if settings.redact else 'off'}; API access: {access}"
+    )
+
+
+def _store_lines(settings: Settings, store: SqlStore) -> list[Line]:
+    lines = [Line("store", HealthStatus.PASS, f"reachable: {store_location(settings).description}")]
+    current, head = migrations.current_revision(store.engine), migrations.head_revision()
+    if current != head:
+        lines.append(
+            Line(
+                "schema",
+                HealthStatus.FAIL,
+                f"at {current or 'nothing'}, head is {head}: run 'watchkeeper migrate'",
+            )
+        )
+        return lines
+    lines.append(Line("schema", HealthStatus.PASS, f"current ({head})"))
+    window = TimeRange.last(RECENT)
+    totals = store.kind_totals(window, Scope.everything())
+    events = ", ".join(f"{total.count} {total.kind}" for total in totals) or "none"
+    latest = store.spans(TimeRange.last(timedelta(days=1)), Scope.everything(), limit=1).items
+    age = (
+        f"; newest span {int((datetime.now(UTC) - latest[0].start).total_seconds())} s ago"
+        if latest
+        else "; no span in the last day"
+    )
+    lines.append(Line("traffic (5 min)", HealthStatus.PASS, events + age))
+    for item in judge(ApiContext.build(store, settings, None), Scope.everything()):
+        status = HealthStatus(item.status)
+        figures = item.figures
+        detail = f"{figures.count} calls, {figures.error_rate:.1%} errors, p95 " + (
+            f"{figures.p95 * 1000:.0f} ms" if figures.p95 is not None else "n/a"
+        )
+        if item.reasons:
+            detail += " — " + "; ".join(item.reasons)
+        lines.append(Line(f"integration {item.name}", status, detail))
+    return lines
+
+
+def _report(lines: list[Line]) -> int:
+    overall = HealthStatus.worst(line.status for line in lines)
+    table = Table(title=f"Watchkeeper status: {overall.value}", title_style=_STYLE[overall])
+    table.add_column("Area")
+    table.add_column("Status")
+    table.add_column("Detail", overflow="fold")
+    for line in lines:
+        table.add_row(line.area, f"[{_STYLE[line.status]}]{line.status.value}[/]", line.detail)
+    Console().print(table)
+    return _EXIT[overall]
