@@ -109,7 +109,14 @@ class Redactor:
         return value
 
     def mapping(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            key: MASK if str(key).lower() in self._lowered else self.value(item)
-            for key, item in data.items()
-        }
+        redacted: dict[str, Any] = {}
+        for key, item in data.items():
+            if str(key).lower() in self._lowered:
+                redacted[key] = MASK
+            elif type(item) is str:
+                redacted[key] = self.text(item)
+            elif isinstance(item, int | float | bool) or item is None:
+                redacted[key] = item  # the common case: nothing to look at
+            else:
+                redacted[key] = self.value(item)
+        return redacted

@@ -79,7 +79,7 @@ class LiveWindows:
         for span in spans:
             end = int(span.start + span.duration)
             grouped[
-                ((span.kind.value, span.name), end - end % FINE_SLOT, end - end % COARSE_SLOT)
+                ((span.kind._value_, span.name), end - end % FINE_SLOT, end - end % COARSE_SLOT)
             ].append(span)
         current = int(time.time() if now is None else now)
         with self._lock:

@@ -5,8 +5,8 @@ merges them into what it holds (sums add, sketches merge), so several processes 
 keys and a query over a month reads hours, not events.
 
 Which dimensions get which levels is a cost decision: per (kind, name) and per organisation and
-model we keep minutes and hours with latency sketches; per user only hourly sums (users are many,
-and what matters per user is usage and cost).
+model we keep minutes and hours with latency sketches; per user only hourly sums per kind, across
+names (users are many, and what matters per user is usage and cost).
 """
 
 from __future__ import annotations
@@ -115,7 +115,8 @@ def build_rollups(spans: Iterable[Span]) -> dict[RollupKey, RollupDelta]:
     for span in spans:
         minute = int(span.start) // MINUTE * MINUTE
         hour = minute - minute % HOUR
-        kind, name = span.kind.value, span.name
+        # _value_ is the member's plain attribute; .value goes through a descriptor per call.
+        kind, name = span.kind._value_, span.name
         groups[(_M, minute, kind, name, _NONE, "")].append(span)
         groups[(_H, hour, kind, name, _NONE, "")].append(span)
         if span.org_id:
@@ -125,7 +126,9 @@ def build_rollups(spans: Iterable[Span]) -> dict[RollupKey, RollupDelta]:
             groups[(_M, minute, kind, name, _MODEL, span.model)].append(span)
             groups[(_H, hour, kind, name, _MODEL, span.model)].append(span)
         if span.user_id:
-            groups[(_H, hour, kind, name, _USER, span.user_id)].append(span)
+            # Per user only hourly sums across names: usage and cost per user is what they serve,
+            # and a key per (name, user) would outnumber the spans themselves.
+            groups[(_H, hour, kind, "", _USER, span.user_id)].append(span)
     return {
         RollupKey(*key): RollupDelta.of(members, sketched=key[4] is not _USER)
         for key, members in groups.items()

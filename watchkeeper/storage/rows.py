@@ -28,10 +28,14 @@ NUL = "\x00"
 _JSON_COLUMNS = frozenset({"attributes", "data"})
 
 
+# One encoder for every row: json.dumps builds a new encoder on each call when given options.
+# default=str: one odd value must not make the batch unwritable forever.
+_encode = json.JSONEncoder(default=str).encode
+
+
 def _json(value: Any) -> str:
     try:
-        # default=str: one odd value must not make the batch unwritable forever.
-        return json.dumps(value, default=str)
+        return _encode(value)
     except (TypeError, ValueError):  # keys that are not strings, circular references
         return json.dumps({"unserialisable": repr(value)})
 
@@ -56,12 +60,12 @@ def span_rows(batch: Batch) -> list[Row]:
             trace(s.trace_id),
             span_id(s.span_id),
             span_id(s.parent_id) if s.parent_id else None,
-            s.kind.value,
+            s.kind._value_,
             s.name,
             s.operation,
             s.start,
             s.duration,
-            s.status.value,
+            s.status._value_,
             s.error_type,
             s.error_message,
             service,

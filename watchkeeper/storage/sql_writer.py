@@ -141,8 +141,27 @@ def _empty_row(key: RollupKey) -> dict[str, Any]:
 def merge_rollups(
     connection: Connection, dialect: Dialect, deltas: Mapping[RollupKey, RollupDelta]
 ) -> None:
+    """Merge deltas into stored rollups: sums by upsert, sketches by read-merge-write.
+
+    Most keys (per user, per model…) carry only sums, which the database adds itself in one
+    upsert with no read. Only keys with a latency sketch, a few hundred per batch at most, are
+    read (locked on PostgreSQL) and merged in Python. Raw driver calls: SQLAlchemy's per-row
+    parameter handling cost more than the database work here.
+    """
+    additive = sorted(key for key, delta in deltas.items() if delta.sketch is None)
+    sketched = sorted(key for key, delta in deltas.items() if delta.sketch is not None)
+    driver = driver_connection(connection)
+    marker = _marker(dialect)
+    if additive:
+        _executemany_sql(
+            driver,
+            _ADD_SUMS.format(table=rollups.name, marks=", ".join([marker] * 14)),
+            [_plain(key) + _sums(deltas[key]) + (None,) for key in additive],
+        )
+    if not sketched:
+        return
     insert, order = _insert(dialect), _lock_order(dialect)
-    for chunk in _chunks(sorted(deltas)):
+    for chunk in _chunks(sketched):
         connection.execute(insert, [_empty_row(key) for key in chunk])
         query = select(*_KEY_COLUMNS, *(rollups.c[name] for name in _VALUES)).where(
             tuple_(*_KEY_COLUMNS).in_([_plain(key) for key in chunk])
@@ -153,10 +172,61 @@ def merge_rollups(
         for row in connection.execute(query):
             key = RollupKey(Level(row[0]), row[1], row[2], row[3], Dimension(row[4]), row[5])
             merged.append(_merged_row(key, row[6:], deltas[key]))
-        connection.execute(_UPDATE, merged)
+        _executemany_sql(driver, _REPLACE.format(table=rollups.name, mark=marker), merged)
 
 
-def _merged_row(key: RollupKey, stored: Sequence[Any], delta: RollupDelta) -> dict[str, Any]:
+_ADD_SUMS = (
+    "INSERT INTO {table} (level, bucket, kind, name, dimension, value, count, errors, "
+    "input_tokens, output_tokens, cost, cost_unknown, duration_sum, sketch) VALUES ({marks}) "
+    "ON CONFLICT (level, bucket, kind, name, dimension, value) DO UPDATE SET "
+    "count = {table}.count + excluded.count, errors = {table}.errors + excluded.errors, "
+    "input_tokens = {table}.input_tokens + excluded.input_tokens, "
+    "output_tokens = {table}.output_tokens + excluded.output_tokens, "
+    "cost = {table}.cost + excluded.cost, "
+    "cost_unknown = {table}.cost_unknown + excluded.cost_unknown, "
+    "duration_sum = {table}.duration_sum + excluded.duration_sum"
+)
+_REPLACE = (
+    "UPDATE {table} SET count = {mark}, errors = {mark}, input_tokens = {mark}, "
+    "output_tokens = {mark}, cost = {mark}, cost_unknown = {mark}, duration_sum = {mark}, "
+    "sketch = {mark} WHERE level = {mark} AND bucket = {mark} AND kind = {mark} AND name = {mark} "
+    "AND dimension = {mark} AND value = {mark}"
+)
+
+
+def _marker(dialect: Dialect) -> str:
+    match dialect:
+        case Dialect.SQLITE:
+            return "?"
+        case Dialect.POSTGRESQL:
+            return "%s"
+        case _:
+            assert_never(dialect)
+
+
+def _executemany_sql(driver: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    # psycopg pipelines executemany, so many rows cost one round trip, not one each.
+    cursor = driver.cursor()
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
+
+
+def _sums(delta: RollupDelta) -> tuple[int, int, int, int, float, int, float]:
+    return (
+        delta.count,
+        delta.errors,
+        delta.input_tokens,
+        delta.output_tokens,
+        delta.cost,
+        delta.cost_unknown,
+        delta.duration_sum,
+    )
+
+
+def _merged_row(key: RollupKey, stored: Sequence[Any], delta: RollupDelta) -> tuple[Any, ...]:
+    """The values of ``_REPLACE``: merged sums and sketch, then the key."""
     count, errors, input_tokens, output_tokens, cost, cost_unknown, duration_sum, blob = stored
     total = RollupDelta(
         count,
@@ -169,17 +239,8 @@ def _merged_row(key: RollupKey, stored: Sequence[Any], delta: RollupDelta) -> di
         None if blob is None else LatencySketch.from_bytes(bytes(blob)),
     )
     total.merge(delta)
-    return {
-        **dict(zip(_KEY_NAMES, _plain(key), strict=True)),
-        "count": total.count,
-        "errors": total.errors,
-        "input_tokens": total.input_tokens,
-        "output_tokens": total.output_tokens,
-        "cost": total.cost,
-        "cost_unknown": total.cost_unknown,
-        "duration_sum": total.duration_sum,
-        "sketch": None if total.sketch is None else total.sketch.to_bytes(),
-    }
+    sketch = None if total.sketch is None else total.sketch.to_bytes()
+    return (*_sums(total), sketch, *_plain(key))
 
 
 def _session_totals(

@@ -1,0 +1,54 @@
+"""Run every benchmark side by side in one process and write bench/RESULTS.md.
+
+python -m bench.run [--quick] [--only hot_path,ingest,queries,memory]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import hot_path, ingest, memory, queries
+from bench.common import Result, machine
+
+BENCHMARKS = {"hot_path": hot_path, "ingest": ingest, "queries": queries, "memory": memory}
+
+
+def _row(result: Result) -> str:
+    ratio = f"{result.ratio:.2f}×" if result.baseline else "–"
+    verdict = "met" if result.met else "MISSED"
+    return (
+        f"| {result.benchmark} | {result.ours_label}: {result.ours:,.2f} {result.unit} | "
+        f"{result.baseline_label}: {result.baseline:,.2f} {result.unit} | {ratio} | "
+        f"{result.target} | {verdict} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a quick look")
+    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated names")
+    options = parser.parse_args()
+    results: list[Result] = []
+    for name in options.only.split(","):
+        sys.stderr.write(f"running {name} …\n")
+        results += BENCHMARKS[name].run(options.quick)
+    header = [
+        "| benchmark | Watchkeeper | baseline (same run) | ratio | target | |",
+        "|---|---|---|---|---|---|",
+    ]
+    table = "\n".join(header + [_row(result) for result in results])
+    print(table)
+    mode = "quick" if options.quick else "full"
+    Path(__file__).with_name("RESULTS.md").write_text(
+        f"# Benchmark results\n\nMachine: {machine()}  \nDate: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  \n"
+        f"Command: `python -m bench.run{' --quick' if options.quick else ''}` ({mode} sizes)\n\n"
+        "Each row was measured in the same run as its baseline; absolute figures on a shared "
+        "machine are noise, the ratios are the result.\n\n" + table + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
