@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from watchkeeper.api.app import create_app
 from watchkeeper.config import load_settings
 
 _directory = Path(tempfile.mkdtemp(prefix="watchkeeper-schema-"))
+atexit.register(shutil.rmtree, _directory, True)
 app = create_app(load_settings(sqlite_path=_directory / "schema.db", api_keys=[API_KEY]))
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 

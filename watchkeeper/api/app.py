@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 
 from watchkeeper._version import __version__
-from watchkeeper.api.auth import ApiKeyAuth
+from watchkeeper.access.keys import ApiKeyAuth
 from watchkeeper.api.context import ApiContext
 from watchkeeper.api.errors import install_error_handlers
 from watchkeeper.api.live import LiveHub, StorePoller

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from watchkeeper.api.auth import Unauthorized, unauthorized_response
+from watchkeeper.access.keys import Unauthorized, unauthorized_response
 from watchkeeper.storage.base import QueryError
 
 

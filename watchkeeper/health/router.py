@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from watchkeeper.api.auth import ApiKeyAuth, Unauthorized, unauthorized_response
+from watchkeeper.access.keys import ApiKeyAuth, Unauthorized, unauthorized_response
 from watchkeeper.config import Settings
 from watchkeeper.health.circuits import CircuitStateProvider, NoCircuits
 from watchkeeper.health.monitor import HealthMonitor

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 
-from watchkeeper.api.auth import ApiKeyAuth, Unauthorized, presented_key, unauthorized_response
+from watchkeeper.access.keys import ApiKeyAuth, Unauthorized, presented_key, unauthorized_response
 from watchkeeper.config import Settings
 from watchkeeper.metrics.exporter import PrometheusExporter
 from watchkeeper.recording.recorder import Recorder

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, WebSocket
 
-from watchkeeper.api.auth import ApiKeyAuth, Unauthorized, presented_key
+from watchkeeper.access.keys import ApiKeyAuth, Unauthorized, presented_key
 from watchkeeper.api.context import ApiContext
 from watchkeeper.api.live import LiveHub, Message, serve_subscriber
 from watchkeeper.api.routes.integrations import judge

@@ -4,7 +4,7 @@ import pytest
 from fastapi import Depends, FastAPI, Request
 from fastapi.testclient import TestClient
 
-from watchkeeper.api.auth import ApiKeyAuth, Unauthorized, unauthorized_response
+from watchkeeper.access.keys import ApiKeyAuth, Unauthorized, unauthorized_response
 from watchkeeper.config import ConfigurationError, load_settings
 
 

@@ -1,0 +1,1 @@
+"""Who may see what: API keys now; roles and organisations later."""
