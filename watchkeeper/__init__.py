@@ -1,0 +1,104 @@
+"""Watchkeeper: traces, costs and health for FastAPI apps that call AI services.
+
+    import watchkeeper
+    watchkeeper.instrument(app)
+
+Names are imported on first use, so ``import watchkeeper`` itself starts nothing and opens nothing.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from watchkeeper._version import __version__
+
+if TYPE_CHECKING:
+    from watchkeeper.config import ConfigurationError, Settings, load_settings
+    from watchkeeper.instrumentation.decorators import agent, integration, monitor, tool
+    from watchkeeper.instrumentation.metrics import counter, gauge
+    from watchkeeper.instrumentation.queues import MonitoredQueue, report_queue
+    from watchkeeper.instrumentation.sessions import end_session, snapshot, start_session
+    from watchkeeper.instrumentation.validation import (
+        MinimumScore,
+        NotEmpty,
+        RequiredFields,
+        Rule,
+        UsesContext,
+        register_validator,
+        validate,
+    )
+    from watchkeeper.recording.default import configure, get_recorder
+    from watchkeeper.recording.model import Severity, SpanKind, SpanStatus
+    from watchkeeper.recording.recorder import Recorder
+    from watchkeeper.wiring import instrument
+
+_WHERE = {
+    "ConfigurationError": "watchkeeper.config",
+    "Settings": "watchkeeper.config",
+    "load_settings": "watchkeeper.config",
+    "instrument": "watchkeeper.wiring",
+    "agent": "watchkeeper.instrumentation.decorators",
+    "integration": "watchkeeper.instrumentation.decorators",
+    "monitor": "watchkeeper.instrumentation.decorators",
+    "tool": "watchkeeper.instrumentation.decorators",
+    "counter": "watchkeeper.instrumentation.metrics",
+    "gauge": "watchkeeper.instrumentation.metrics",
+    "MonitoredQueue": "watchkeeper.instrumentation.queues",
+    "report_queue": "watchkeeper.instrumentation.queues",
+    "end_session": "watchkeeper.instrumentation.sessions",
+    "snapshot": "watchkeeper.instrumentation.sessions",
+    "start_session": "watchkeeper.instrumentation.sessions",
+    "MinimumScore": "watchkeeper.instrumentation.validation",
+    "NotEmpty": "watchkeeper.instrumentation.validation",
+    "RequiredFields": "watchkeeper.instrumentation.validation",
+    "Rule": "watchkeeper.instrumentation.validation",
+    "UsesContext": "watchkeeper.instrumentation.validation",
+    "register_validator": "watchkeeper.instrumentation.validation",
+    "validate": "watchkeeper.instrumentation.validation",
+    "configure": "watchkeeper.recording.default",
+    "get_recorder": "watchkeeper.recording.default",
+    "Severity": "watchkeeper.recording.model",
+    "SpanKind": "watchkeeper.recording.model",
+    "SpanStatus": "watchkeeper.recording.model",
+    "Recorder": "watchkeeper.recording.recorder",
+}
+
+__all__ = [
+    "ConfigurationError",
+    "MinimumScore",
+    "MonitoredQueue",
+    "NotEmpty",
+    "Recorder",
+    "RequiredFields",
+    "Rule",
+    "Settings",
+    "Severity",
+    "SpanKind",
+    "SpanStatus",
+    "UsesContext",
+    "__version__",
+    "agent",
+    "configure",
+    "counter",
+    "end_session",
+    "gauge",
+    "get_recorder",
+    "instrument",
+    "integration",
+    "load_settings",
+    "monitor",
+    "register_validator",
+    "report_queue",
+    "snapshot",
+    "start_session",
+    "tool",
+    "validate",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'watchkeeper' has no attribute {name!r}")
+    return getattr(import_module(module), name)

@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from watchkeeper.instrumentation.decorators import agent, integration, monitor, tool
+from watchkeeper.instrumentation.validation import MinimumScore, validators
+from watchkeeper.recording.model import SpanKind, SpanStatus
+from watchkeeper.testing.plugin import RecorderUnderTest
+
+
+def test_sync_async_and_generators_are_timed_and_return_results(
+    watchkeeper_recorder: RecorderUnderTest,
+) -> None:
+    recorder = watchkeeper_recorder
+
+    @monitor("render", recorder=recorder)
+    def render(text: str) -> str:
+        return text.upper()
+
+    @monitor("fetch", recorder=recorder)
+    async def fetch() -> int:
+        await asyncio.sleep(0.01)
+        return 7
+
+    @monitor("words", recorder=recorder)
+    def words() -> Iterator[str]:
+        yield from ("a", "b")
+
+    @monitor("tokens", recorder=recorder)
+    async def tokens() -> AsyncIterator[str]:
+        for token in ("x", "y", "z"):
+            await asyncio.sleep(0.01)
+            yield token
+
+    async def stream() -> list[str]:
+        return [token async for token in tokens()]
+
+    assert render("hi") == "HI"
+    assert asyncio.run(fetch()) == 7
+    assert list(words()) == ["a", "b"]
+    assert asyncio.run(stream()) == ["x", "y", "z"]
+    spans = {span.name: span for span in recorder.recorded_spans()}
+    assert set(spans) == {"render", "fetch", "words", "tokens"}
+    assert spans["fetch"].duration >= 0.009
+    assert spans["tokens"].duration >= 0.029  # the whole iteration, not just creating it
+
+
+def test_errors_pass_through_unchanged_and_are_recorded(
+    watchkeeper_recorder: RecorderUnderTest,
+) -> None:
+    error = ConnectionError("speech service down")
+
+    @integration("elevenlabs", "tts", recorder=watchkeeper_recorder)
+    def speak() -> bytes:
+        raise error
+
+    with pytest.raises(ConnectionError) as raised:
+        speak()
+    assert raised.value is error
+    (span,) = watchkeeper_recorder.recorded_spans(kind=SpanKind.INTEGRATION)
+    assert (span.status, span.error_type, span.operation) == (
+        SpanStatus.ERROR,
+        "ConnectionError",
+        "tts",
+    )
+
+
+def test_tools_are_counted_on_their_agent(watchkeeper_recorder: RecorderUnderTest) -> None:
+    recorder = watchkeeper_recorder
+    with agent("planner", recorder=recorder):
+        for _ in range(3):
+            with tool("search_docs", recorder=recorder):
+                pass
+    (run,) = recorder.recorded_spans(kind=SpanKind.AGENT)
+    assert run.attributes is not None
+    assert run.attributes["tool_calls"] == 3
+    assert 0 <= run.attributes["tool_seconds"] <= run.duration
+    assert len(recorder.recorded_spans(kind=SpanKind.TOOL)) == 3
+
+
+def test_a_decorated_integration_result_is_validated(
+    watchkeeper_recorder: RecorderUnderTest,
+) -> None:
+    validators.register("retrieval-test", MinimumScore(0.65, field="relevance"))
+
+    @integration("retrieval-test", recorder=watchkeeper_recorder)
+    def retrieve(score: float) -> dict[str, float]:
+        return {"relevance": score}
+
+    retrieve(0.9)
+    retrieve(0.3)
+    watchkeeper_recorder.flush()
+    results = [
+        (result.passed, result.observed) for result in watchkeeper_recorder.memory.validations
+    ]
+    assert results == [(True, 0.9), (False, 0.3)]
+
+
+def test_concurrent_calls_of_one_decorator_keep_their_own_spans(
+    watchkeeper_recorder: RecorderUnderTest,
+) -> None:
+    @integration("llm", recorder=watchkeeper_recorder)
+    async def call(delay: float) -> float:
+        await asyncio.sleep(delay)
+        return delay
+
+    async def both() -> list[float]:
+        return list(await asyncio.gather(call(0.05), call(0.01)))
+
+    assert asyncio.run(both()) == [0.05, 0.01]
+    durations = sorted(span.duration for span in watchkeeper_recorder.recorded_spans())
+    assert durations[0] < 0.04 <= durations[1]
+
+
+def test_disabled_monitoring_still_runs_the_code() -> None:
+    from watchkeeper.config import load_settings
+    from watchkeeper.recording.recorder import Recorder
+    from watchkeeper.testing import MemorySink
+
+    sink = MemorySink()
+    recorder = Recorder(load_settings(enabled=False), sink=sink).start()
+
+    @integration("openai", recorder=recorder)
+    def ask() -> str:
+        return "answer"
+
+    with integration("openai", recorder=recorder) as call:
+        call.usage(model="m", input_tokens=1)
+    assert ask() == "answer"
+    recorder.stop()
+    assert recorder.stats().recorded == 0
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: integration(42), "needs a name as a non-empty string, got 42"),  # type: ignore[arg-type]
+        (lambda: integration(""), "non-empty string, got ''"),
+        (lambda: integration("x", operation=5), "operation must be a string or None"),  # type: ignore[arg-type]
+        (lambda: monitor("x", kind="tool"), "kind must be a SpanKind"),  # type: ignore[arg-type]
+        (lambda: tool("x")(42), "can only decorate a function"),  # type: ignore[arg-type]
+    ],
+)
+def test_bad_arguments_get_clear_type_errors(make: object, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        make()  # type: ignore[operator]

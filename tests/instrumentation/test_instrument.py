@@ -1,0 +1,113 @@
+"""``watchkeeper.instrument(app)`` on a real server writing to a real SQLite store."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+import watchkeeper
+from tests.support.server import LiveServer
+from watchkeeper.config import load_settings
+from watchkeeper.recording.default import set_recorder
+from watchkeeper.storage.base import Scope, SpanFilter, TimeRange
+from watchkeeper.storage.factory import open_store
+
+KEY = "instrument-test-key-0123456789"
+
+
+def test_two_lines_record_requests_and_flush_on_shutdown(tmp_path: Path) -> None:
+    events: list[str] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        events.append("user startup")
+        yield
+        events.append("user shutdown")
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.post("/api/guidance")
+    async def guidance() -> dict[str, str]:
+        with watchkeeper.integration("openai", "chat") as call:
+            call.usage(model="gpt-4o-mini", input_tokens=10, output_tokens=20, cost=0.001)
+        return {"answer": "yes"}
+
+    settings = load_settings(
+        sqlite_path=tmp_path / "app.db",
+        flush_interval=60,
+        api_keys=[KEY],
+        raise_internal_errors=True,
+    )
+    recorder = watchkeeper.instrument(app, settings)
+    try:
+        server = LiveServer(app).start()
+        with httpx.Client(base_url=server.url) as client:
+            for _ in range(5):
+                assert (
+                    client.post("/api/guidance", headers={"X-Session-ID": "s-9"}).status_code == 200
+                )
+            health = client.get("/health/live")
+            overview = client.get(
+                "/watchkeeper/api/v1/overview", headers={"Authorization": f"Bearer {KEY}"}
+            )
+            page = client.get("/watchkeeper/")
+        assert recorder.stats().flushed == 0  # flush_interval=60: nothing written before shutdown
+        server.stop()
+    finally:
+        set_recorder(None)
+    assert events == ["user startup", "user shutdown"]
+    assert health.status_code == 200
+    assert overview.status_code == 200
+    assert "Watchkeeper" in page.text
+    store = open_store(settings)
+    try:
+        window = TimeRange.last(timedelta(minutes=5))
+        requests = store.spans(window, Scope.everything(), SpanFilter(name="/api/guidance")).items
+        calls = store.spans(window, Scope.everything(), SpanFilter(name="openai")).items
+    finally:
+        store.close()
+    assert len(requests) == 5
+    assert {span.session_id for span in requests} == {"s-9"}
+    assert len(calls) == 5
+    assert {call.parent_id for call in calls} == {span.span_id for span in requests}
+
+
+def test_without_keys_only_health_is_served(tmp_path: Path) -> None:
+    app = FastAPI()
+    watchkeeper.instrument(app, load_settings(sqlite_path=tmp_path / "a.db"))
+    try:
+        with TestClient(app) as client:
+            ready = client.get("/health/ready")
+            api = client.get("/watchkeeper/api/v1/overview")
+            metrics = client.get("/metrics")
+    finally:
+        set_recorder(None)
+    assert ready.status_code == 200
+    assert ready.headers["content-type"].startswith("application/health+json")
+    assert (api.status_code, metrics.status_code) == (404, 404)
+
+
+def test_bad_input_is_explained() -> None:
+    with pytest.raises(TypeError, match="needs a FastAPI application"):
+        watchkeeper.instrument(object())  # type: ignore[arg-type]
+
+
+def test_importing_watchkeeper_starts_and_opens_nothing(tmp_path: Path) -> None:
+    probe = (
+        "import threading, sys; before = threading.active_count(); import watchkeeper; "
+        "print(threading.active_count() - before, 'watchkeeper.recording.recorder' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
+    assert result.stdout.split() == ["0", "False"]
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,200 @@
+"""``integration``, ``monitor``, ``tool`` and ``agent``: context managers and decorators.
+
+All four are one wrapper with a different span kind. Each works around sync and async functions
+and (for ``monitor``) sync and async generators, whose span covers the whole iteration. The
+user's code always runs and its result or exception passes through unchanged; if recording
+itself fails, the failure is contained and the code runs unrecorded.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar, cast
+
+from watchkeeper.instrumentation.validation import validators
+from watchkeeper.recording import attributes
+from watchkeeper.recording.default import get_recorder
+from watchkeeper.recording.model import SpanKind
+from watchkeeper.recording.recorder import Recorder
+from watchkeeper.recording.spans import ActiveSpan, current_span
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _discard(span: object) -> None:
+    """Where the span of a call goes when recording it failed."""
+
+
+class Recorded:
+    """One use of ``integration(...)``/``monitor(...)``/…: enter it, or decorate with it."""
+
+    def __init__(
+        self,
+        function_name: str,
+        kind: SpanKind,
+        name: object,
+        operation: object = None,
+        recorder: Recorder | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(
+                f"watchkeeper.{function_name}() needs a name as a non-empty string, got {name!r}"
+            )
+        if operation is not None and not isinstance(operation, str):
+            raise TypeError(
+                f"watchkeeper.{function_name}()'s operation must be a string or None, "
+                f"got {operation!r}"
+            )
+        self.kind = kind
+        self.name = name
+        self.operation = operation
+        self._recorder = recorder
+        self._spans: list[tuple[ActiveSpan, ActiveSpan | None]] = []
+
+    @property
+    def recorder(self) -> Recorder:
+        return self._recorder or get_recorder()
+
+    # -- as a context manager -----------------------------------------------------------------
+
+    def __enter__(self) -> ActiveSpan:
+        parent = current_span.get()
+        span = self._open()
+        self._spans.append((span, parent))
+        return span
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        span, parent = self._spans.pop()
+        self._close(span, parent, exc)
+
+    @contextmanager
+    def _recording(self) -> Iterator[ActiveSpan]:
+        """One call's span, held in locals: a decorator's calls may run concurrently."""
+        parent = current_span.get()
+        span = self._open()
+        try:
+            yield span
+        except BaseException as error:
+            self._close(span, parent, error)
+            raise
+        self._close(span, parent, None)
+
+    def _open(self) -> ActiveSpan:
+        recorder = self.recorder
+        try:
+            return recorder.span(self.name, self.kind, self.operation).__enter__()
+        except Exception as error:
+            recorder.report_internal_error(f"opening the span {self.name!r}", error)
+            return ActiveSpan(_discard, self.kind, self.name, self.operation, None)
+
+    def _close(
+        self, span: ActiveSpan, parent: ActiveSpan | None, error: BaseException | None
+    ) -> None:
+        try:
+            if error is not None:
+                span.record_error(error)
+            span.end()
+            if self.kind is SpanKind.TOOL and parent is not None and parent.kind is SpanKind.AGENT:
+                counts = parent.attributes or {}
+                counts[attributes.TOOL_CALLS] = counts.get(attributes.TOOL_CALLS, 0) + 1
+                counts[attributes.TOOL_SECONDS] = (
+                    counts.get(attributes.TOOL_SECONDS, 0.0) + span.duration
+                )
+                parent.attributes = counts
+        except Exception as internal:
+            self.recorder.report_internal_error(f"closing the span {self.name!r}", internal)
+
+    def _validate(self, result: object) -> None:
+        if self.kind is SpanKind.INTEGRATION and validators.has(self.name):
+            try:
+                validators.validate(self.name, result, self.recorder)
+            except Exception as error:
+                self.recorder.report_internal_error(f"validating {self.name!r}", error)
+
+    # -- as a decorator -----------------------------------------------------------------------
+
+    def __call__(self, function: Callable[P, R]) -> Callable[P, R]:
+        if not callable(function):
+            raise TypeError(f"can only decorate a function, got {function!r}")
+        if inspect.isasyncgenfunction(function):
+            return cast(Callable[P, R], self._async_generator(function))
+        if inspect.isgeneratorfunction(function):
+            return cast(Callable[P, R], self._generator(function))
+        if inspect.iscoroutinefunction(function):
+            return cast(Callable[P, R], self._coroutine(function))
+        return self._function(function)
+
+    def _function(self, function: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(function)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            with self._recording():
+                result = function(*args, **kwargs)
+                self._validate(result)
+                return result
+
+        return wrapper
+
+    def _coroutine(self, function: Callable[P, Any]) -> Callable[P, Any]:
+        @functools.wraps(function)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+            with self._recording():
+                result = await function(*args, **kwargs)
+                self._validate(result)
+                return result
+
+        return wrapper
+
+    def _generator(self, function: Callable[P, Iterator[Any]]) -> Callable[P, Iterator[Any]]:
+        @functools.wraps(function)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> Iterator[Any]:
+            with self._recording():
+                yield from function(*args, **kwargs)
+
+        return wrapper
+
+    def _async_generator(
+        self, function: Callable[P, AsyncIterator[Any]]
+    ) -> Callable[P, AsyncIterator[Any]]:
+        @functools.wraps(function)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> AsyncIterator[Any]:
+            with self._recording():
+                async for item in function(*args, **kwargs):
+                    yield item
+
+        return wrapper
+
+
+def integration(
+    name: str, operation: str | None = None, *, recorder: Recorder | None = None
+) -> Recorded:
+    """An outbound call to an AI service (``with integration("openai", "chat") as call:``)."""
+    return Recorded("integration", SpanKind.INTEGRATION, name, operation, recorder)
+
+
+def monitor(
+    name: str, kind: SpanKind = SpanKind.INTERNAL, *, recorder: Recorder | None = None
+) -> Recorded:
+    """Any function, coroutine or generator of yours (``@watchkeeper.monitor("render")``)."""
+    if not isinstance(kind, SpanKind):
+        raise TypeError(f"watchkeeper.monitor()'s kind must be a SpanKind, got {kind!r}")
+    return Recorded("monitor", kind, name, None, recorder)
+
+
+def tool(name: str, *, recorder: Recorder | None = None) -> Recorded:
+    """A tool an agent calls; counted on the enclosing agent span."""
+    return Recorded("tool", SpanKind.TOOL, name, None, recorder)
+
+
+def agent(name: str, *, recorder: Recorder | None = None) -> Recorded:
+    """An agent run; its span gets ``tool_calls`` and ``tool_seconds`` from its tools."""
+    return Recorded("agent", SpanKind.AGENT, name, None, recorder)
