@@ -48,6 +48,15 @@ class ThresholdOverride(BaseModel):
     min_requests: int | None = Field(None, ge=1)
 
 
+class ModelPrice(BaseModel):
+    """A model's price in US dollars per million tokens, overriding or extending genai-prices."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input_per_million: float = Field(ge=0)
+    output_per_million: float = Field(ge=0)
+
+
 class Settings(BaseSettings):
     """Everything Watchkeeper can be told. Every field is also a ``WATCHKEEPER_<NAME>`` variable."""
 
@@ -162,6 +171,32 @@ class Settings(BaseSettings):
     )
     system_sample_interval: float = Field(
         5.0, gt=0, description="Seconds between samples of CPU, memory, disk and network."
+    )
+    exclude_paths: list[str] = Field(
+        default_factory=lambda: ["/health", "/livez", "/readyz", "/metrics", "/watchkeeper"],
+        description="Path prefixes whose requests are not recorded (JSON list).",
+    )
+    trace_header: str = Field(
+        "X-Trace-ID", min_length=1, description="Response header carrying the request's trace id."
+    )
+    user_header: str = Field(
+        "X-User-ID", min_length=1, description="Request header naming the user."
+    )
+    org_header: str = Field(
+        "X-Org-ID", min_length=1, description="Request header naming the organisation."
+    )
+    session_header: str = Field(
+        "X-Session-ID", min_length=1, description="Request header naming the session."
+    )
+    integration_hosts: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra host -> integration name mappings for outbound calls (JSON object; "
+        "'*.example.com' matches subdomains), added to the built-in AI providers.",
+    )
+    model_prices: dict[str, ModelPrice] = Field(
+        default_factory=dict,
+        description="Model prices overriding genai-prices (JSON object: model -> "
+        "{input_per_million, output_per_million} in US dollars).",
     )
     raise_internal_errors: bool = Field(
         False, description="Re-raise Watchkeeper's own errors (for its test suite), not just log."

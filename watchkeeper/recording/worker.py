@@ -61,7 +61,9 @@ class FlushWorker:
         self._buffer = buffer
         self._observers = observers
         self._redactor = redactor
-        self._enrichers = tuple(enrichers)
+        # The recorder's own list, not a copy: integrations instrumented after start (pricing)
+        # add their enrichers to a recorder that is already running.
+        self._enrichers = enrichers
         self._sink = sink
         self._counters = counters
         self._live = live
