@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from watchkeeper.cli import migrate, retention, serve, status, version
+from watchkeeper.cli import demo, migrate, retention, serve, status, version
 from watchkeeper.config import ConfigurationError
 from watchkeeper.storage.base import StoreUnavailable
 
@@ -21,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.command("demo")(demo.command)
 app.command("version")(version.command)
 app.command("migrate")(migrate.command)
 app.command("retention")(retention.command)

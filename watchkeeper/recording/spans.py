@@ -96,6 +96,10 @@ class ActiveSpan(Span):
             self._token = None
         self._submit(self)
 
+    def elapsed(self) -> float:
+        """Seconds since the span started (e.g. for a time-to-first-token attribute)."""
+        return _perf_counter() - self._perf_start
+
     def record_error(self, error: BaseException) -> None:
         self.status = SpanStatus.ERROR
         self.error_type = type(error).__qualname__

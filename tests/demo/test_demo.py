@@ -1,0 +1,75 @@
+"""``watchkeeper demo`` runs briefly as a real process, then its data is read through the API."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from watchkeeper.api.app import create_app
+from watchkeeper.config import load_settings
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_demo_produces_traffic_the_api_can_show(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "watchkeeper"
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("WATCHKEEPER_", "DATABASE_URL"))
+    }
+    result = subprocess.run(
+        [str(script), "demo", "--duration", "12", "--rate", "8", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=environment,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    output = re.sub(r"\s+", " ", result.stdout)
+    key = re.search(r"API key: (\S+)", output)
+    assert key is not None, output
+    assert "Dashboard: http://127.0.0.1:" in output
+    done = re.search(
+        r"Done: (\d+) requests in (\d+) sessions; (\d+) events stored, (\d+) dropped", output
+    )
+    assert done is not None, output
+    requests, sessions, stored, dropped = map(int, done.groups())
+    assert requests >= 20
+    assert stored > requests
+    assert dropped == 0
+
+    settings = load_settings(sqlite_path=tmp_path / "watchkeeper-demo.db", api_keys=[key.group(1)])
+    auth = {"Authorization": f"Bearer {key.group(1)}"}
+    with TestClient(create_app(settings)) as client:
+        overview = client.get("/api/v1/overview", headers=auth).json()
+        integrations = {
+            item["name"] for item in client.get("/api/v1/integrations", headers=auth).json()
+        }
+        listed = client.get("/api/v1/sessions", headers=auth).json()["items"]
+        tools = {item["name"] for item in client.get("/api/v1/kinds/tool", headers=auth).json()}
+        models = client.get("/api/v1/costs/model", headers=auth).json()
+        queues = client.get("/api/v1/kinds/queue", headers=auth).json()
+        timeline = client.get(f"/api/v1/sessions/{listed[0]['session_id']}", headers=auth).json()
+    assert overview["headline"]["requests"] == requests
+    assert {"astrology-api", "pinecone", "openai", "elevenlabs"} <= integrations
+    assert len(listed) == sessions
+    assert {"search_docs", "lookup_transits"} <= tools
+    assert models[0]["value"] == "gpt-4o-mini"
+    assert models[0]["input_tokens"] > 0
+    assert queues[0]["name"] == "avatar_jobs"
+    assert timeline["roots"]
+    assert any(snapshot["name"] == "question" for snapshot in timeline["snapshots"])

@@ -1,0 +1,25 @@
+"""``watchkeeper demo``: see what Watchkeeper is for, with no API keys and no network."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from watchkeeper.demo.run import DemoOptions, run_demo
+
+
+def command(
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
+    ] = None,
+    rate: Annotated[
+        float, typer.Option(help="Requests per second the simulated users send.")
+    ] = 4.0,
+    port: Annotated[int, typer.Option(help="Port for the demo app and its dashboard.")] = 8000,
+    traffic: Annotated[bool, typer.Option(help="Send simulated traffic.")] = True,
+) -> None:
+    """Run a small AI guidance app, instrumented, under simulated traffic, with the dashboard."""
+    if rate <= 0:
+        raise typer.BadParameter("must be more than 0", param_hint="--rate")
+    run_demo(DemoOptions(duration=duration, rate=rate, port=port, traffic=traffic))

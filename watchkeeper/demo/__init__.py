@@ -1,0 +1,1 @@
+"""``watchkeeper demo``: a small guidance service, instrumented as a user would, under load."""

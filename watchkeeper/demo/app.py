@@ -1,0 +1,196 @@
+"""The demo's guidance service: a FastAPI app instrumented with Watchkeeper as a user would.
+
+``POST /api/guidance`` computes a birth chart, retrieves documents (relevance-checked), asks an
+LLM through an agent that calls tools, speaks the answer and queues an avatar video; the
+``/stream`` variant streams the LLM's answer as server-sent events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Header
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+import watchkeeper
+from watchkeeper.config import Settings
+from watchkeeper.demo.services import Chart, FaultSchedule, Retrieval, Services
+from watchkeeper.instrumentation.queues import MonitoredQueue
+from watchkeeper.recording.recorder import Recorder
+
+MODEL = "gpt-4o-mini"
+WORDS = [
+    "Your",
+    "chart",
+    "suggests",
+    "a",
+    "season",
+    "of",
+    "steady",
+    "building.",
+    "Saturn",
+    "asks",
+    "for",
+    "patience",
+    "while",
+    "Jupiter",
+    "opens",
+    "a",
+    "door",
+    "in",
+    "your",
+    "tenth",
+    "house;",
+    "trust",
+    "the",
+    "work",
+    "you",
+    "have",
+    "already",
+    "done.",
+]
+
+
+class Question(BaseModel):
+    question: str = Field(min_length=1, max_length=2_000)
+    birth_date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    place: str = Field(default="Lyon", max_length=200)
+
+
+class Guidance(BaseModel):
+    answer: str
+    relevance: float
+    avatar_job: bool
+
+
+def register_rules() -> None:
+    """The business rules the demo checks on its integrations' answers."""
+    watchkeeper.register_validator(
+        "pinecone", watchkeeper.MinimumScore(0.65, field="relevance"), watchkeeper.Severity.WARNING
+    )
+    watchkeeper.register_validator(
+        "astrology-api",
+        watchkeeper.RequiredFields(("sun", "moon", "ascendant", "houses")),
+        watchkeeper.Severity.ERROR,
+    )
+    watchkeeper.register_validator("elevenlabs", watchkeeper.NotEmpty(), watchkeeper.Severity.ERROR)
+
+
+class GuidanceFlow:
+    """The steps of answering a question, each recorded the way a user would record it."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.rng = random.Random(11)
+        self.jobs: MonitoredQueue[bytes] = MonitoredQueue("avatar_jobs", maxsize=500)
+        self.credits = watchkeeper.counter("credits_used")
+
+    @watchkeeper.integration("astrology-api", "chart")
+    async def chart(self, birth_date: str) -> Chart:
+        return await self.services.chart(birth_date)
+
+    @watchkeeper.tool("search_docs")
+    @watchkeeper.integration("pinecone", "query")
+    async def retrieve(self, question: str) -> Retrieval:
+        return await self.services.retrieve(question)
+
+    @watchkeeper.integration("elevenlabs", "tts")
+    async def speak(self, text: str) -> bytes:
+        return await self.services.speak(text)
+
+    async def llm_tokens(self, prompt: str) -> AsyncIterator[str]:
+        """The LLM's streamed answer; tokens and time to first token go on its span."""
+        with watchkeeper.integration("openai", "chat") as call:
+            await asyncio.sleep(self.rng.lognormvariate(-1.9, 0.4))
+            call.set_attribute("ttft", call.elapsed())
+            count = self.rng.randint(18, len(WORDS))
+            for word in WORDS[:count]:
+                await asyncio.sleep(self.rng.uniform(0.002, 0.01))
+                yield word + " "
+            call.usage(model=MODEL, input_tokens=len(prompt) // 4 + 350, output_tokens=count * 2)
+            call.set_attribute("finish_reason", "stop")
+
+    async def answer(self, body: Question) -> tuple[str, Retrieval]:
+        details = {"question": body.question, "birth_date": body.birth_date, "place": body.place}
+        watchkeeper.snapshot("question", details)
+        natal = await self.chart(body.birth_date)
+        with watchkeeper.agent("guide"):
+            documents = await self.retrieve(body.question)
+            watchkeeper.snapshot(
+                "retrieved", {"documents": documents.documents, "relevance": documents.relevance}
+            )
+            with watchkeeper.tool("lookup_transits"):
+                await asyncio.sleep(0.005)
+            prompt = f"{body.question} sun={natal.sun} " + " ".join(documents.documents)
+            text = "".join([token async for token in self.llm_tokens(prompt)])
+        return text, documents
+
+    async def finish(self, org_id: str | None, text: str) -> bool:
+        audio = await self.speak(text)
+        self.credits.add(1, org_id=org_id)
+        try:
+            self.jobs.put_nowait(audio)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    async def render_avatars(self) -> None:
+        while True:
+            audio = await self.jobs.get()
+            try:
+                with watchkeeper.integration("d-id", "render"):
+                    await self.services.avatar(audio)
+            except Exception:
+                self.jobs.task_failed()
+                continue
+            self.jobs.task_done()
+
+
+def build_app(
+    settings: Settings, schedule: FaultSchedule | None = None
+) -> tuple[FastAPI, Recorder]:
+    register_rules()
+    flow = GuidanceFlow(Services(schedule or FaultSchedule()))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        workers = [asyncio.create_task(flow.render_avatars()) for _ in range(2)]
+        yield
+        for worker in workers:
+            worker.cancel()
+        for worker in workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+    app = FastAPI(title="Guidance (Watchkeeper demo)", lifespan=lifespan)
+
+    @app.post("/api/guidance", response_model=Guidance)
+    async def guidance(body: Question, x_org_id: str | None = Header(default=None)) -> Guidance:
+        text, documents = await flow.answer(body)
+        queued = await flow.finish(x_org_id, text)
+        return Guidance(answer=text.strip(), relevance=documents.relevance, avatar_job=queued)
+
+    @app.post("/api/guidance/stream")
+    async def guidance_stream(body: Question) -> StreamingResponse:
+        natal = await flow.chart(body.birth_date)
+        documents = await flow.retrieve(body.question)
+
+        async def events() -> AsyncIterator[bytes]:
+            prompt = f"{body.question} sun={natal.sun} " + " ".join(documents.documents)
+            async for token in flow.llm_tokens(prompt):
+                yield f"data: {token}\n\n".encode()
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    @app.get("/api/health")
+    async def ping() -> dict[str, str]:
+        return {"status": "ok"}
+
+    recorder = watchkeeper.instrument(app, settings)
+    return app, recorder
