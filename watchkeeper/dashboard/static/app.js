@@ -125,7 +125,7 @@
         stat("stat-errors", "Error rate", pct(h.error_rate)),
         stat("stat-p50", "p50", ms(h.p50)), stat("stat-p95", "p95", ms(h.p95)), stat("stat-p99", "p99", ms(h.p99)),
         stat("stat-sessions", "Active sessions", count(h.active_sessions)),
-        stat("stat-cost", "Cost / hour", usd(h.cost_per_hour))),
+        stat("stat-cost", "Cost / hour", h.cost_unknown_calls ? usd(h.cost_per_hour) + " + unpriced" : usd(h.cost_per_hour))),
       el("h3", {}, "Integrations"),
       healthChips(),
       el("div", { class: "charts" },
@@ -339,7 +339,7 @@
         set("stat-rps", message.requests_per_second.toFixed(2));
         set("stat-errors", pct(message.error_rate));
         set("stat-p50", ms(message.p50)); set("stat-p95", ms(message.p95)); set("stat-p99", ms(message.p99));
-        set("stat-cost", usd(message.cost_per_hour));
+        if (!document.getElementById("stat-cost")?.textContent.includes("unpriced")) set("stat-cost", usd(message.cost_per_hour));
       } else if (message.type === "health") {
         state.health = message.integrations.map((item) => ({ name: item.name, status: item.status }));
         const chips = document.getElementById("health");
