@@ -5,9 +5,12 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from watchkeeper.config import load_settings
 from watchkeeper.instrumentation.decorators import agent, integration, monitor, tool
 from watchkeeper.instrumentation.validation import MinimumScore, validators
 from watchkeeper.recording.model import SpanKind, SpanStatus
+from watchkeeper.recording.recorder import Recorder
+from watchkeeper.testing import MemorySink
 from watchkeeper.testing.plugin import RecorderUnderTest
 
 
@@ -116,10 +119,6 @@ def test_concurrent_calls_of_one_decorator_keep_their_own_spans(
 
 
 def test_disabled_monitoring_still_runs_the_code() -> None:
-    from watchkeeper.config import load_settings
-    from watchkeeper.recording.recorder import Recorder
-    from watchkeeper.testing import MemorySink
-
     sink = MemorySink()
     recorder = Recorder(load_settings(enabled=False), sink=sink).start()
 
