@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -131,3 +133,56 @@ def test_retention_reports_per_table(in_tmp: Path) -> None:
     result = runner.invoke(app, ["retention"])
     assert result.exit_code == 0, result.output
     assert "spans: 0 deleted" in result.output
+
+
+def test_serve_answers_health_and_the_api_with_a_key(in_tmp: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = Path(sys.executable).parent / "watchkeeper"
+    environment = {"PATH": "/usr/bin:/bin", "WATCHKEEPER_API_KEYS": '["serve-key-0123456789"]'}
+    server = subprocess.Popen(
+        [str(script), "serve", "--port", str(port)],
+        cwd=in_tmp,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                live = httpx.get(f"{base}/health/live", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        assert live.status_code == 200
+        assert httpx.get(f"{base}/api/v1/overview").status_code == 401
+        auth = {"Authorization": "Bearer serve-key-0123456789"}
+        assert httpx.get(f"{base}/api/v1/overview", headers=auth).status_code == 200
+        assert "Watchkeeper" in httpx.get(f"{base}/").text
+    finally:
+        server.terminate()
+        output, errors = server.communicate(timeout=20)
+    assert f"Dashboard: http://127.0.0.1:{port}/" in output
+    assert "Traceback" not in errors
+
+
+def test_serve_without_a_key_refuses_to_start(in_tmp: Path) -> None:
+    script = Path(sys.executable).parent / "watchkeeper"
+    result = subprocess.run(
+        [str(script), "serve"],
+        cwd=in_tmp,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "WATCHKEEPER_API_KEYS" in result.stderr
+    assert "Traceback" not in result.stderr
