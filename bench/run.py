@@ -34,7 +34,11 @@ def main() -> None:
     results: list[Result] = []
     for name in options.only.split(","):
         sys.stderr.write(f"running {name} …\n")
-        results += BENCHMARKS[name].run(options.quick)
+        try:
+            results += BENCHMARKS[name].run(options.quick)
+        except Exception as error:  # one broken benchmark must not lose the others' figures
+            sys.stderr.write(f"{name} failed: {error!r}\n")
+            results.append(Result(name, "failed", 0.0, str(error)[:80], 0.0, "", "", False))
     header = [
         "| benchmark | Watchkeeper | baseline (same run) | ratio | target | |",
         "|---|---|---|---|---|---|",
