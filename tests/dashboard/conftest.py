@@ -22,8 +22,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Per module: Playwright's sync API keeps an event loop running on this thread while it is
+    open, which would break later tests that call ``asyncio.run``."""
     playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     if not shutil.which(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (scripts/test does this)")
