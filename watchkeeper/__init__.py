@@ -15,8 +15,11 @@ from watchkeeper._version import __version__
 
 if TYPE_CHECKING:
     from watchkeeper.config import ConfigurationError, Settings, load_settings
+    from watchkeeper.instrumentation.anthropic import instrument_anthropic
     from watchkeeper.instrumentation.decorators import agent, integration, monitor, tool
+    from watchkeeper.instrumentation.httpx import instrument_httpx
     from watchkeeper.instrumentation.metrics import counter, gauge
+    from watchkeeper.instrumentation.openai import instrument_openai
     from watchkeeper.instrumentation.queues import MonitoredQueue, report_queue
     from watchkeeper.instrumentation.sessions import end_session, snapshot, start_session
     from watchkeeper.instrumentation.validation import (
@@ -38,6 +41,9 @@ _WHERE = {
     "Settings": "watchkeeper.config",
     "load_settings": "watchkeeper.config",
     "instrument": "watchkeeper.wiring",
+    "instrument_anthropic": "watchkeeper.instrumentation.anthropic",
+    "instrument_httpx": "watchkeeper.instrumentation.httpx",
+    "instrument_openai": "watchkeeper.instrumentation.openai",
     "agent": "watchkeeper.instrumentation.decorators",
     "integration": "watchkeeper.instrumentation.decorators",
     "monitor": "watchkeeper.instrumentation.decorators",
@@ -85,6 +91,9 @@ __all__ = [
     "gauge",
     "get_recorder",
     "instrument",
+    "instrument_anthropic",
+    "instrument_httpx",
+    "instrument_openai",
     "integration",
     "load_settings",
     "monitor",

@@ -1,6 +1,7 @@
 """``watchkeeper.instrument(app)``: the two lines that make an app observable.
 
 Adds the request middleware, makes the recorder the process's own (so decorators find it),
+records outbound httpx, OpenAI and Anthropic calls (where those libraries are installed),
 starts it when the app starts and flushes it when the app stops — around the app's own lifespan,
 which still runs. Health endpoints are always mounted; the API, dashboard and ``/metrics`` only
 once API keys are configured (or access is opened), since they show data.
@@ -19,7 +20,10 @@ from watchkeeper.api.app import mount_api
 from watchkeeper.config import Settings, load_settings
 from watchkeeper.dashboard.router import mount_dashboard
 from watchkeeper.health.router import mount_health
+from watchkeeper.instrumentation.anthropic import instrument_anthropic
 from watchkeeper.instrumentation.asgi import WatchkeeperMiddleware
+from watchkeeper.instrumentation.httpx import instrument_httpx
+from watchkeeper.instrumentation.openai import instrument_openai
 from watchkeeper.instrumentation.options import RequestOptions
 from watchkeeper.metrics.endpoint import mount_metrics
 from watchkeeper.recording.default import set_recorder
@@ -37,6 +41,7 @@ def instrument(
     options: RequestOptions | None = None,
     prefix: str = DEFAULT_PREFIX,
     serve: bool = True,
+    outbound: bool = True,
 ) -> Recorder:
     """Record every request of ``app``; serve health (and, with keys, the API and dashboard)."""
     if not isinstance(app, FastAPI):
@@ -50,9 +55,20 @@ def instrument(
         options=options or RequestOptions.from_settings(effective),
     )
     _run_with_app(app, recorder)
+    if outbound:
+        _record_outbound_calls(recorder)
     if serve:
         _serve(app, recorder, effective, prefix)
     return recorder
+
+
+def _record_outbound_calls(recorder: Recorder) -> None:
+    """httpx and the OpenAI and Anthropic clients, each only if the app has it installed."""
+    for instrument_library in (instrument_httpx, instrument_openai, instrument_anthropic):
+        try:
+            instrument_library(recorder)
+        except ImportError:
+            continue  # that library is not installed: nothing of it to record
 
 
 def _run_with_app(app: FastAPI, recorder: Recorder) -> None:

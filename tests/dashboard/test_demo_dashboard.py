@@ -17,6 +17,7 @@ from watchkeeper.demo.app import build_app
 from watchkeeper.demo.services import FaultSchedule
 from watchkeeper.demo.traffic import TrafficStats, drive
 from watchkeeper.recording.default import set_recorder
+from watchkeeper.testing.fake_ai import FakeAIServer
 
 KEY = "demo-dashboard-key-0123456789"
 PAGES = {
@@ -42,7 +43,8 @@ def demo(tmp_path: Path) -> Iterator[str]:
         service="guidance-demo",
     )
     # A short cycle, so a few seconds of traffic include the flaky period of the chart service.
-    app, _ = build_app(settings, FaultSchedule(cycle_seconds=8))
+    llm = FakeAIServer(seed=3, latency=0.05, token_interval=0.002, output_tokens=40).start()
+    app, _ = build_app(settings, llm.openai_base_url, FaultSchedule(cycle_seconds=8))
     server = LiveServer(app).start()
     try:
         # Its own thread: Playwright's sync API keeps an event loop on this one.
@@ -54,6 +56,7 @@ def demo(tmp_path: Path) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+        llm.stop()
         set_recorder(None)
 
 

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Header
 from fastapi.responses import StreamingResponse
+from openai import AsyncOpenAI
 from pydantic import BaseModel, Field
 
 import watchkeeper
@@ -84,8 +85,10 @@ def register_rules() -> None:
 class GuidanceFlow:
     """The steps of answering a question, each recorded the way a user would record it."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, llm_base_url: str) -> None:
         self.services = services
+        # The key is a placeholder: the local server checks nothing and nothing leaves the machine.
+        self.llm = AsyncOpenAI(base_url=llm_base_url, api_key="demo-local-server", max_retries=0)
         self.rng = random.Random(11)
         self.jobs: MonitoredQueue[bytes] = MonitoredQueue("avatar_jobs", maxsize=500)
         self.credits = watchkeeper.counter("credits_used")
@@ -104,16 +107,22 @@ class GuidanceFlow:
         return await self.services.speak(text)
 
     async def llm_tokens(self, prompt: str) -> AsyncIterator[str]:
-        """The LLM's streamed answer; tokens and time to first token go on its span."""
-        with watchkeeper.integration("openai", "chat") as call:
-            await asyncio.sleep(self.rng.lognormvariate(-1.9, 0.4))
-            call.set_attribute("ttft", call.elapsed())
-            count = self.rng.randint(18, len(WORDS))
-            for word in WORDS[:count]:
-                await asyncio.sleep(self.rng.uniform(0.002, 0.01))
-                yield word + " "
-            call.usage(model=MODEL, input_tokens=len(prompt) // 4 + 350, output_tokens=count * 2)
-            call.set_attribute("finish_reason", "stop")
+        """The LLM's streamed answer, through the real ``openai`` client.
+
+        The demo points it at a local OpenAI-compatible server; Watchkeeper records the call
+        (model, tokens, time to first token, cost) without any code here.
+        """
+        stream = await self.llm.chat.completions.create(
+            model=MODEL,
+            messages=[
+                {"role": "system", "content": "You are a thoughtful astrology guide."},
+                {"role": "user", "content": prompt},
+            ],
+            stream=True,
+        )
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                yield chunk.choices[0].delta.content
 
     async def answer(self, body: Question) -> tuple[str, Retrieval]:
         details = {"question": body.question, "birth_date": body.birth_date, "place": body.place}
@@ -152,10 +161,11 @@ class GuidanceFlow:
 
 
 def build_app(
-    settings: Settings, schedule: FaultSchedule | None = None
+    settings: Settings, llm_base_url: str, schedule: FaultSchedule | None = None
 ) -> tuple[FastAPI, Recorder]:
+    """The app, calling the OpenAI-compatible server at ``llm_base_url`` for its answers."""
     register_rules()
-    flow = GuidanceFlow(Services(schedule or FaultSchedule()))
+    flow = GuidanceFlow(Services(schedule or FaultSchedule()), llm_base_url)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

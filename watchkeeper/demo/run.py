@@ -17,6 +17,7 @@ from watchkeeper.demo.app import build_app
 from watchkeeper.demo.services import FaultSchedule
 from watchkeeper.demo.traffic import TrafficStats, drive
 from watchkeeper.storage.factory import store_location
+from watchkeeper.testing.fake_ai import FakeAIServer
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,12 @@ def demo_settings() -> tuple[Settings, str]:
 def run_demo(options: DemoOptions, console: Console | None = None) -> TrafficStats:
     console = console or Console()
     settings, key = demo_settings()
-    app, recorder = build_app(settings, FaultSchedule(cycle_seconds=options.cycle_seconds))
+    # The LLM is a local OpenAI-compatible server with realistic latency and token streaming.
+    llm = FakeAIServer(seed=3, latency=0.15, token_interval=0.004, jitter=0.5, output_tokens=60)
+    llm.start()
+    app, recorder = build_app(
+        settings, llm.openai_base_url, FaultSchedule(cycle_seconds=options.cycle_seconds)
+    )
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=options.port, log_level="warning")
     )
@@ -76,6 +82,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> TrafficSta
     finally:
         server.should_exit = True
         thread.join(20)
+        llm.stop()
     flushed = recorder.stats()
     console.print(
         f"Done: {stats.sent} requests in {stats.sessions} sessions; "
