@@ -10,10 +10,16 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import hot_path, ingest, memory, queries
+from bench import hot_path, http_overhead, ingest, memory, queries
 from bench.common import Result, machine
 
-BENCHMARKS = {"hot_path": hot_path, "ingest": ingest, "queries": queries, "memory": memory}
+BENCHMARKS = {
+    "hot_path": hot_path,
+    "ingest": ingest,
+    "queries": queries,
+    "memory": memory,
+    "http": http_overhead,
+}
 
 
 def _row(result: Result) -> str:
@@ -46,12 +52,24 @@ def main() -> None:
     table = "\n".join(header + [_row(result) for result in results])
     print(table)
     mode = "quick" if options.quick else "full"
-    Path(__file__).with_name("RESULTS.md").write_text(
-        f"# Benchmark results\n\nMachine: {machine()}  \nDate: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  \n"
-        f"Command: `python -m bench.run{' --quick' if options.quick else ''}` ({mode} sizes)\n\n"
-        "Each row was measured in the same run as its baseline; absolute figures on a shared "
-        "machine are noise, the ratios are the result.\n\n" + table + "\n"
+    names = options.only.split(",")
+    command = "python -m bench.run" + (" --quick" if options.quick else "")
+    if set(names) != set(BENCHMARKS):
+        command += f" --only {options.only}"
+    section = (
+        f"Machine: {machine()}  \nDate: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  \n"
+        f"Command: `{command}` ({mode} sizes)\n\n" + table + "\n"
     )
+    results_file = Path(__file__).with_name("RESULTS.md")
+    if set(names) == set(BENCHMARKS) or not results_file.exists():
+        results_file.write_text(
+            "# Benchmark results\n\nEach row was measured in the same run as its baseline; "
+            "absolute figures on a shared machine are noise, the ratios are the result.\n\n"
+            + section
+        )
+    else:  # a partial run adds its own dated section instead of replacing the full one
+        with results_file.open("a") as existing:
+            existing.write("\n## " + ", ".join(names) + "\n\n" + section)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -73,3 +75,33 @@ def test_demo_produces_traffic_the_api_can_show(tmp_path: Path) -> None:
     assert queues[0]["name"] == "avatar_jobs"
     assert timeline["roots"]
     assert any(snapshot["name"] == "question" for snapshot in timeline["snapshots"])
+
+
+def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "watchkeeper"
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("WATCHKEEPER_", "DATABASE_URL"))
+    }
+    demo = subprocess.Popen(
+        [str(script), "demo", "--port", str(free_port()), "--rate", "6"],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert demo.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + 60
+    while "Press Ctrl-C to stop." not in seen and time.monotonic() < deadline:
+        seen += demo.stdout.readline()
+    time.sleep(4)  # let some traffic flow
+    demo.send_signal(signal.SIGINT)
+    output, errors = demo.communicate(timeout=60)
+    assert demo.returncode == 0, errors
+    assert "Traceback" not in errors
+    done = re.search(r"Done: (\d+) requests .* (\d+) events stored, 0 dropped", output)
+    assert done is not None, output
+    assert int(done.group(1)) > 0
