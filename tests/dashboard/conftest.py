@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,3 +40,17 @@ def browser() -> Iterator[object]:
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(exist_ok=True)
     return SCREENSHOTS
+
+
+def log_in(browser: Any, address: str, key: str, **context: Any) -> Any:
+    """A new page, logged in at ``address``; ``page.errors`` collects script errors and dialogs."""
+    page = browser.new_context(**context).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("dialog", lambda dialog: errors.append("dialog opened: " + dialog.message))
+    page.goto(address)
+    page.fill("#api-key", key)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#stat-rps")
+    page.errors = errors
+    return page

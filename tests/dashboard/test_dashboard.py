@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import API_KEY, fill
+from tests.dashboard.conftest import log_in
 from tests.support.server import LiveServer
 from tests.support.stores import batch_of, span
 from watchkeeper.api.app import create_app
@@ -51,16 +52,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, SqlStore]]:
 
 
 def logged_in(browser: Any, url: str, **context: Any) -> Any:
-    page = browser.new_context(**context).new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("dialog", lambda dialog: errors.append("dialog opened: " + dialog.message))
-    page.goto(url + "/")
-    page.fill("#api-key", API_KEY)
-    page.click("button[type=submit]")
-    page.wait_for_selector("#stat-rps")
-    page.errors = errors
-    return page
+    return log_in(browser, url + "/", API_KEY, **context)
 
 
 def test_nothing_is_shown_without_a_valid_key(browser: Any, server: tuple[str, SqlStore]) -> None:

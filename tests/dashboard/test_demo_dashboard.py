@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.dashboard.conftest import log_in
 from tests.support.server import LiveServer
 from watchkeeper.config import load_settings
 from watchkeeper.demo.app import build_app
@@ -61,13 +62,7 @@ def demo(tmp_path: Path) -> Iterator[str]:
 
 
 def test_every_page_shows_the_demo(browser: Any, demo: str, screenshots: Path) -> None:
-    page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(demo + "/watchkeeper/")
-    page.fill("#api-key", KEY)
-    page.click("button[type=submit]")
-    page.wait_for_selector("#stat-rps")
+    page = log_in(browser, demo + "/watchkeeper/", KEY, viewport={"width": 1366, "height": 900})
     for name, marker in PAGES.items():
         page.goto(f"{demo}/watchkeeper/#/{name}")
         page.wait_for_selector(marker, timeout=15_000)
@@ -81,5 +76,5 @@ def test_every_page_shows_the_demo(browser: Any, demo: str, screenshots: Path) -
     assert page.locator(".wf-row").count() >= 5
     page.wait_for_selector("text=question")
     page.screenshot(path=str(screenshots / "demo-session.png"), full_page=True)
-    assert errors == []
+    assert page.errors == []
     shutil.copy(screenshots / "demo-overview.png", screenshots / "readme-dashboard.png")

@@ -23,13 +23,20 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_demo_produces_traffic_the_api_can_show(tmp_path: Path) -> None:
-    script = Path(sys.executable).parent / "watchkeeper"
-    environment = {
+WATCHKEEPER = Path(sys.executable).parent / "watchkeeper"
+
+
+def clean_environment() -> dict[str, str]:
+    """This process's environment without Watchkeeper settings: the demo uses its defaults."""
+    return {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("WATCHKEEPER_", "DATABASE_URL"))
     }
+
+
+def test_demo_produces_traffic_the_api_can_show(tmp_path: Path) -> None:
+    script, environment = WATCHKEEPER, clean_environment()
     result = subprocess.run(
         [str(script), "demo", "--duration", "12", "--rate", "8", "--port", str(free_port())],
         capture_output=True,
@@ -78,12 +85,7 @@ def test_demo_produces_traffic_the_api_can_show(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path) -> None:
-    script = Path(sys.executable).parent / "watchkeeper"
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("WATCHKEEPER_", "DATABASE_URL"))
-    }
+    script, environment = WATCHKEEPER, clean_environment()
     demo = subprocess.Popen(
         [str(script), "demo", "--port", str(free_port()), "--rate", "6"],
         cwd=tmp_path,

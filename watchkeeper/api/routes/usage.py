@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated
 
@@ -11,7 +12,7 @@ from watchkeeper.api.context import ApiContext
 from watchkeeper.api.errors import NotFound
 from watchkeeper.api.params import Limit, current_scope, time_range
 from watchkeeper.recording.stats import StatsSnapshot
-from watchkeeper.storage.base import Scope, StoredMetric, TimeRange, UsageRow
+from watchkeeper.storage.base import Scope, Store, StoredMetric, TimeRange, UsageRow
 from watchkeeper.storage.rollups import Dimension
 
 
@@ -42,21 +43,13 @@ def router(context: ApiContext) -> APIRouter:
     ) -> list[UsageRow]:
         return store.usage(window, scope, by.dimension, limit)
 
-    @api.get("/users", response_model=list[UsageRow], summary="Users by usage")
-    def users(
-        window: Annotated[TimeRange, Depends(time_range)],
-        scope: Annotated[Scope, Depends(current_scope)],
-        limit: Limit = 100,
-    ) -> list[UsageRow]:
-        return store.usage(window, scope, Dimension.USER, limit)
-
-    @api.get("/organisations", response_model=list[UsageRow], summary="Organisations by usage")
-    def organisations(
-        window: Annotated[TimeRange, Depends(time_range)],
-        scope: Annotated[Scope, Depends(current_scope)],
-        limit: Limit = 100,
-    ) -> list[UsageRow]:
-        return store.usage(window, scope, Dimension.ORG, limit)
+    for path, dimension, summary in (
+        ("/users", Dimension.USER, "Users by usage"),
+        ("/organisations", Dimension.ORG, "Organisations by usage"),
+    ):
+        api.add_api_route(
+            path, _usage_of(store, dimension), response_model=list[UsageRow], summary=summary
+        )
 
     @api.get(
         "/metrics/{name}",
@@ -85,3 +78,14 @@ def router(context: ApiContext) -> APIRouter:
         return context.recorder.stats()
 
     return api
+
+
+def _usage_of(store: Store, dimension: Dimension) -> Callable[..., list[UsageRow]]:
+    def usage(
+        window: Annotated[TimeRange, Depends(time_range)],
+        scope: Annotated[Scope, Depends(current_scope)],
+        limit: Limit = 100,
+    ) -> list[UsageRow]:
+        return store.usage(window, scope, dimension, limit)
+
+    return usage
