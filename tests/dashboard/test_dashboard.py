@@ -106,6 +106,15 @@ def test_a_new_span_arrives_live_without_reload(browser: Any, server: tuple[str,
     page.evaluate("window.__marker = 'same page'")
     store.write(batch_of([span(time.time(), 0.05, name="POST /api/live-check")]))
     page.wait_for_selector("#live-spans >> text=POST /api/live-check", timeout=15_000)
+    # The charts are rebuilt from fresh data on the next live figures message.
+    page.evaluate("document.getElementById('overview-charts').dataset.stale = 'yes'")
+    stale = "document.getElementById('overview-charts').dataset.stale === 'yes'"
+    deadline = time.monotonic() + 15
+    while page.evaluate(stale) and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    assert not page.evaluate(stale), "the charts were not refreshed by the live feed"
+    page.wait_for_selector("#overview-charts canvas")
+    assert page.locator("#overview-charts canvas").count() >= 3
     assert page.evaluate("window.__marker") == "same page"
 
 

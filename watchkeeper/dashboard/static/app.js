@@ -128,12 +128,24 @@
         stat("stat-cost", "Cost / hour", h.cost_unknown_calls ? usd(h.cost_per_hour) + " + unpriced" : usd(h.cost_per_hour))),
       el("h3", {}, "Integrations"),
       healthChips(),
-      el("div", { class: "charts" },
-        chart("Requests per bucket", series, [{ label: "requests", value: (p) => p.count, format: (v) => count(Math.round(v)) }, { label: "errors", value: (p) => p.errors, format: (v) => count(Math.round(v)), color: "--fail" }]),
-        chart("Latency", series, [{ label: "p50", value: (p) => p.p50, format: ms }, { label: "p95", value: (p) => p.p95, format: ms, color: "--warn" }, { label: "p99", value: (p) => p.p99, format: ms, color: "--fail" }]),
-        chart("Cost per bucket", series, [{ label: "cost", value: (p) => p.cost, format: usd }])),
+      overviewCharts(series),
       el("h3", {}, "Live"),
       el("div", { class: "card" }, el("ul", { id: "live-spans", class: "live-list" }, state.liveSpans.map(liveItem))));
+  }
+  function overviewCharts(series) {
+    return el("div", { class: "charts", id: "overview-charts" },
+        chart("Requests per bucket", series, [{ label: "requests", value: (p) => p.count, format: (v) => count(Math.round(v)) }, { label: "errors", value: (p) => p.errors, format: (v) => count(Math.round(v)), color: "--fail" }]),
+        chart("Latency", series, [{ label: "p50", value: (p) => p.p50, format: ms }, { label: "p95", value: (p) => p.p95, format: ms, color: "--warn" }, { label: "p99", value: (p) => p.p99, format: ms, color: "--fail" }]),
+        chart("Cost per bucket", series, [{ label: "cost", value: (p) => p.cost, format: usd }]));
+  }
+  async function refreshOverviewCharts() {
+    // Called on each live figures message: the charts follow the data without a reload.
+    const current = document.getElementById("overview-charts");
+    if (!current) return;
+    const series = await get("series", ranged({ kind: "request" }));
+    const fresh = overviewCharts(series);
+    destroyCharts();
+    current.replaceWith(fresh);
   }
   function healthChips() {
     if (!state.health.length) return el("div", { id: "health", class: "chips muted" }, "No integration traffic in the last five minutes");
@@ -340,6 +352,7 @@
         set("stat-errors", pct(message.error_rate));
         set("stat-p50", ms(message.p50)); set("stat-p95", ms(message.p95)); set("stat-p99", ms(message.p99));
         if (!document.getElementById("stat-cost")?.textContent.includes("unpriced")) set("stat-cost", usd(message.cost_per_hour));
+        refreshOverviewCharts().catch(() => {});
       } else if (message.type === "health") {
         state.health = message.integrations.map((item) => ({ name: item.name, status: item.status }));
         const chips = document.getElementById("health");
