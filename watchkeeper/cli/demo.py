@@ -6,8 +6,6 @@ from typing import Annotated
 
 import typer
 
-from watchkeeper.demo.run import DemoOptions, run_demo
-
 
 def command(
     duration: Annotated[
@@ -22,4 +20,14 @@ def command(
     """Run a small AI guidance app, instrumented, under simulated traffic, with the dashboard."""
     if rate <= 0:
         raise typer.BadParameter("must be more than 0", param_hint="--rate")
+    try:
+        # Imported here: the demo needs its own extra, the other commands must work without it.
+        from watchkeeper.demo.run import DemoOptions, run_demo  # noqa: PLC0415
+    except ImportError as error:
+        typer.echo(
+            f"watchkeeper demo needs {error.name or 'its extra packages'}: "
+            "pip install 'watchkeeper[demo]'",
+            err=True,
+        )
+        raise typer.Exit(2) from None
     run_demo(DemoOptions(duration=duration, rate=rate, port=port, traffic=traffic))
