@@ -13,14 +13,21 @@ import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Header
-from fastapi.responses import StreamingResponse
+from fastapi import FastAPI, Header, Request
+from fastapi.responses import JSONResponse, StreamingResponse
 from openai import AsyncOpenAI
 from pydantic import BaseModel, Field
 
 import watchkeeper
 from watchkeeper.config import Settings
-from watchkeeper.demo.services import Chart, FaultSchedule, Retrieval, Services
+from watchkeeper.demo.services import (
+    Chart,
+    FaultSchedule,
+    Retrieval,
+    ServiceError,
+    Services,
+    ServiceTimeout,
+)
 from watchkeeper.instrumentation.queues import MonitoredQueue
 from watchkeeper.recording.recorder import Recorder
 
@@ -178,6 +185,13 @@ def build_app(
                 await worker
 
     app = FastAPI(title="Guidance (Watchkeeper demo)", lifespan=lifespan)
+
+    @app.exception_handler(ServiceError)
+    @app.exception_handler(ServiceTimeout)
+    async def upstream_failed(request: Request, error: Exception) -> JSONResponse:
+        # As a real app would: tell the caller an upstream failed. Watchkeeper has already
+        # recorded the error on the integration's span and marks the request failed (5xx).
+        return JSONResponse({"error": str(error)}, status_code=502)
 
     @app.post("/api/guidance", response_model=Guidance)
     async def guidance(body: Question, x_org_id: str | None = Header(default=None)) -> Guidance:
