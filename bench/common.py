@@ -6,9 +6,10 @@ import os
 import platform
 import random
 import secrets
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,3 +112,16 @@ def postgres_available() -> bool:
             return True
     except psycopg.OperationalError:
         return False
+
+
+def main_for(run: Callable[[bool], list[Result]]) -> None:
+    """Run one benchmark alone (``python -m bench.<name> [--quick]``) and print its rows."""
+    quick = "--quick" in sys.argv[1:]
+    for result in run(quick):
+        ratio = f"{result.ratio:.3f}×" if result.baseline else "–"
+        verdict = "met" if result.met else "MISSED"
+        print(
+            f"{result.benchmark}: {result.ours_label} {result.ours:,.3f} {result.unit} | "
+            f"{result.baseline_label} {result.baseline:,.3f} {result.unit} | {ratio} | "
+            f"target {result.target}: {verdict}"
+        )

@@ -125,3 +125,9 @@ def run(quick: bool) -> list[Result]:
         upstream.terminate()
         upstream.wait(30)
     return results
+
+
+if __name__ == "__main__":
+    from bench.common import main_for
+
+    main_for(run)

@@ -110,3 +110,9 @@ def run(quick: bool) -> list[Result]:
                 )
             )
     return results
+
+
+if __name__ == "__main__":
+    from bench.common import main_for
+
+    main_for(run)

@@ -67,3 +67,9 @@ def run(quick: bool) -> list[Result]:
             growth < 50 * 2**20,
         )
     ]
+
+
+if __name__ == "__main__":
+    from bench.common import main_for
+
+    main_for(run)

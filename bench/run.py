@@ -1,6 +1,7 @@
 """Run every benchmark side by side in one process and write bench/RESULTS.md.
 
-python -m bench.run [--quick] [--only hot_path,ingest,queries,memory]
+python -m bench [--quick] [--only hot_path,ingest,queries,memory,http]
+python bench/run.py [--quick] [--only ...]
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import hot_path, http_overhead, ingest, memory, queries
 from bench.common import Result, machine
@@ -53,7 +57,7 @@ def main() -> None:
     print(table)
     mode = "quick" if options.quick else "full"
     names = options.only.split(",")
-    command = "python -m bench.run" + (" --quick" if options.quick else "")
+    command = "python -m bench" + (" --quick" if options.quick else "")
     if set(names) != set(BENCHMARKS):
         command += f" --only {options.only}"
     section = (

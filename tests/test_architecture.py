@@ -52,32 +52,65 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 }
 
 
-def imports(path: Path) -> set[str]:
+def module_name(path: Path, package: Path) -> str:
+    parts = path.relative_to(package.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path, package: Path = PACKAGE) -> set[str]:
+    """Every module ``path`` imports, relative imports resolved to absolute names."""
+    here = module_name(path, package).split(".")
+    if path.name != "__init__.py":
+        here = here[:-1]  # a module's relative imports start from its package
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            base = here[: len(here) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            # `from . import x` may import module x: count both the package and package.x.
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
     return found
+
+
+def violations(package: Path, layer: str) -> list[str]:
+    return [
+        f"{path.relative_to(package.parent)} imports {name}"
+        for path in sorted((package / layer).rglob("*.py"))
+        for name in sorted(imports(path, package))
+        if name.startswith(FORBIDDEN[layer])
+    ]
 
 
 @pytest.mark.parametrize("layer", sorted(FORBIDDEN))
 def test_layers_import_only_what_they_may(layer: str) -> None:
-    violations = [
-        f"{path.relative_to(PACKAGE.parent)} imports {name}"
-        for path in sorted((PACKAGE / layer).rglob("*.py"))
-        for name in imports(path)
-        if name.startswith(FORBIDDEN[layer])
-    ]
-    assert violations == []
+    assert violations(PACKAGE, layer) == []
 
 
 def test_nothing_imports_the_cli() -> None:
-    violations = [
+    offenders = [
         str(path.relative_to(PACKAGE.parent))
         for path in PACKAGE.rglob("*.py")
-        if "cli" not in path.parts
+        if "cli" not in path.relative_to(PACKAGE).parts
         and any(name.startswith("watchkeeper.cli") for name in imports(path))
     ]
-    assert violations == []
+    assert offenders == []
+
+
+def test_the_check_catches_absolute_and_relative_forbidden_imports(tmp_path: Path) -> None:
+    package = tmp_path / "watchkeeper"
+    (package / "storage" / "sub").mkdir(parents=True)
+    (package / "storage" / "fine.py").write_text("from watchkeeper.storage import base\n")
+    (package / "storage" / "sub" / "bad.py").write_text(
+        "from watchkeeper.recording.recorder import Recorder\n"
+        "from ...cli import main\n"
+        "from .. import rollups\n"
+    )
+    assert violations(package, "storage") == [
+        "watchkeeper/storage/sub/bad.py imports watchkeeper.cli",
+        "watchkeeper/storage/sub/bad.py imports watchkeeper.cli.main",
+        "watchkeeper/storage/sub/bad.py imports watchkeeper.recording.recorder",
+        "watchkeeper/storage/sub/bad.py imports watchkeeper.recording.recorder.Recorder",
+    ]

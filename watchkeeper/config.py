@@ -57,6 +57,15 @@ class ModelPrice(BaseModel):
     output_per_million: float = Field(ge=0)
 
 
+_RETENTION_FIELDS = (
+    "retention_spans",
+    "retention_logs",
+    "retention_metrics",
+    "retention_minute_rollups",
+    "retention_hour_rollups",
+)
+
+
 class Settings(BaseSettings):
     """Everything Watchkeeper can be told. Every field is also a ``WATCHKEEPER_<NAME>`` variable."""
 
@@ -173,7 +182,14 @@ class Settings(BaseSettings):
         5.0, gt=0, description="Seconds between samples of CPU, memory, disk and network."
     )
     exclude_paths: list[str] = Field(
-        default_factory=lambda: ["/health", "/livez", "/readyz", "/metrics", "/watchkeeper"],
+        default_factory=lambda: [
+            "/health",
+            "/livez",
+            "/readyz",
+            "/metrics",
+            "/watchkeeper",
+            "/static",
+        ],
         description="Path prefixes whose requests are not recorded (JSON list).",
     )
     trace_header: str = Field(
@@ -214,6 +230,22 @@ class Settings(BaseSettings):
                 f"expected a PostgreSQL URL such as postgresql://user@host:5432/db, "
                 f"got one starting with {scheme!r}"
             )
+        return value
+
+    @field_validator(*_RETENTION_FIELDS, mode="before")
+    @classmethod
+    def _seconds_from_text(cls, value: object) -> object:
+        # Environment variables arrive as text, and pydantic reads "3600" as neither seconds
+        # nor ISO 8601; the descriptions promise both.
+        if isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?", value.strip()):
+            return float(value)
+        return value
+
+    @field_validator(*_RETENTION_FIELDS)
+    @classmethod
+    def _positive_period(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive period, in seconds (604800) or ISO 8601 (P7D)")
         return value
 
     @field_validator("redact_patterns")

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from tests.support.stores import batch_of, span
@@ -17,6 +21,7 @@ from watchkeeper.config import load_settings
 from watchkeeper.recording.model import SpanKind
 from watchkeeper.storage import migrate as migrations
 from watchkeeper.storage.factory import open_store
+from watchkeeper.storage.schema import VERSION_TABLE
 
 runner = CliRunner()
 
@@ -36,15 +41,70 @@ def test_version_from_the_installed_script() -> None:
 
 
 def test_migrate_creates_the_store_then_walks_down_and_up(in_tmp: Path) -> None:
+    chain = migrations.revisions()
+    store = in_tmp / "watchkeeper.db"
     result = runner.invoke(app, ["migrate"])
     assert result.exit_code == 0, result.output
-    assert (in_tmp / "watchkeeper.db").exists()
+    assert store.exists()
+    assert "Store: SQLite file watchkeeper.db" in result.output
+    assert "Revision before: none (empty store)" in result.output
+    assert [f"applying {revision}" in result.output for revision in chain] == [True] * len(chain)
     assert f"Revision after: {migrations.head_revision()} (head)" in result.output
+
     down = runner.invoke(app, ["migrate", "--down", "base"])
+    assert down.exit_code == 0, down.output
+    assert [f"reverting {revision}" in down.output for revision in chain] == [True] * len(chain)
     assert "Revision after: none" in down.output
-    assert migrations.current_revision(f"sqlite:///{in_tmp / 'watchkeeper.db'}") is None
+    assert migrations.current_revision(f"sqlite:///{store}") is None
+
     again = runner.invoke(app, ["migrate"])
-    assert "(head)" in again.output
+    assert again.exit_code == 0, again.output
+    assert migrations.current_revision(f"sqlite:///{store}") == migrations.head_revision()
+    assert runner.invoke(app, ["migrate"]).output.count("Nothing to do.") == 1
+
+
+def test_migrate_one_revision_at_a_time(in_tmp: Path) -> None:
+    first, second = migrations.revisions()[:2]
+    url = f"sqlite:///{in_tmp / 'watchkeeper.db'}"
+    result = runner.invoke(app, ["migrate", "--revision", first])
+    assert result.exit_code == 0, result.output
+    assert f"applying {second}" not in result.output
+    assert migrations.current_revision(url) == first
+
+    assert runner.invoke(app, ["migrate", "--revision", second]).exit_code == 0
+    assert migrations.current_revision(url) == second
+    assert runner.invoke(app, ["migrate", "--down", first]).exit_code == 0
+    assert migrations.current_revision(url) == first
+
+
+def test_migrate_refuses_an_unknown_revision_before_touching_the_store(in_tmp: Path) -> None:
+    result = runner.invoke(app, ["migrate", "--revision", "nosuch"])
+    assert result.exit_code == 2
+    assert "no revision 'nosuch'" in result.output
+    assert not (in_tmp / "watchkeeper.db").exists()
+
+
+def test_migrate_says_which_way_to_go(in_tmp: Path) -> None:
+    first, second = migrations.revisions()[:2]
+    assert runner.invoke(app, ["migrate", "--revision", first]).exit_code == 0
+    up_by_down = runner.invoke(app, ["migrate", "--down", second])
+    assert up_by_down.exit_code == 2
+    assert f"watchkeeper migrate --revision {second}" in up_by_down.output
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    down_by_up = runner.invoke(app, ["migrate", "--revision", first])
+    assert down_by_up.exit_code == 2
+    assert f"watchkeeper migrate --down {first}" in down_by_up.output
+    assert migrations.current_revision(f"sqlite:///{in_tmp / 'watchkeeper.db'}") == second
+
+
+def test_migrate_on_a_store_from_a_newer_watchkeeper_exits_2(in_tmp: Path) -> None:
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    with sqlite3.connect(in_tmp / "watchkeeper.db") as connection:
+        connection.execute(f"UPDATE {VERSION_TABLE} SET version_num = '9999_future'")
+    result = runner.invoke(app, ["migrate"])
+    assert result.exit_code == 2
+    assert "9999_future" in result.output
+    assert "newer Watchkeeper" in result.output
 
 
 @pytest.mark.parametrize(
@@ -72,17 +132,37 @@ def test_bad_settings_exit_2_with_advice_not_a_traceback(
 
 
 @pytest.mark.postgres
-def test_migrate_on_postgresql(
+def test_migrate_on_postgresql_hides_the_password_and_walks_down_and_up(
     postgres_url: str, postgres_schema: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    separator = "&" if "?" in postgres_url else "?"
-    monkeypatch.setenv(
-        "DATABASE_URL", f"{postgres_url}{separator}options=-csearch_path%3D{postgres_schema}"
+    # A trusted local server ignores the password; it is there to be hidden.
+    url = make_url(postgres_url).set(password="not-shown-anywhere")
+    separator = "&" if url.query else "?"
+    database_url = (
+        url.render_as_string(hide_password=False)
+        + f"{separator}options=-csearch_path%3D{postgres_schema}"
     )
+    monkeypatch.setenv("DATABASE_URL", database_url)
     result = runner.invoke(app, ["migrate"])
     assert result.exit_code == 0, result.output
-    assert "PostgreSQL at" in result.output
-    assert "(head)" in result.output
+    assert "Store: PostgreSQL at" in result.output
+    assert "not-shown-anywhere" not in result.output
+    assert f"Revision after: {migrations.head_revision()} (head)" in result.output
+    with psycopg.connect(postgres_url) as connection:
+        tables = connection.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s "
+            "AND table_name LIKE 'wk\\_%%'",
+            (postgres_schema,),
+        ).fetchone()
+    assert tables is not None
+    assert tables[0] > 1
+
+    down = runner.invoke(app, ["migrate", "--down", "base"])
+    assert down.exit_code == 0, down.output
+    assert "Revision after: none (empty store)" in down.output
+    again = runner.invoke(app, ["migrate"])
+    assert again.exit_code == 0, again.output
+    assert "(head)" in again.output
 
 
 def write_integration_calls(path: Path, errors: int, total: int = 40) -> None:
@@ -116,6 +196,11 @@ def test_status_exit_codes_follow_integration_health(
     assert result.exit_code == code, result.output
     assert f"Watchkeeper status: {word}" in result.output
     assert "integration openai" in result.output
+    assert "spans: 40 integration" in result.output
+    # The newest span ended about 20 s before the data was written.
+    last_write = re.search(r"last write (\d+) s ago", result.output)
+    assert last_write is not None, result.output
+    assert 19 <= int(last_write.group(1)) < 60
 
 
 def test_status_fails_when_the_store_is_unreachable(
@@ -128,11 +213,24 @@ def test_status_fails_when_the_store_is_unreachable(
     assert "hunter2" not in result.output
 
 
-def test_retention_reports_per_table(in_tmp: Path) -> None:
-    write_integration_calls(in_tmp / "watchkeeper.db", 0)
+def test_retention_deletes_what_is_older_than_its_period(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(load_settings(sqlite_path=in_tmp / "watchkeeper.db"))
+    now = time.time()
+    store.write(batch_of([span(now - 7200 + index) for index in range(30)]))
+    store.write(batch_of([span(now - 60 + index) for index in range(5)]))
+    store.close()
+    monkeypatch.setenv("WATCHKEEPER_RETENTION_SPANS", "3600")
     result = runner.invoke(app, ["retention"])
     assert result.exit_code == 0, result.output
-    assert "spans: 0 deleted" in result.output
+    assert "Store: SQLite file watchkeeper.db" in result.output
+    assert "spans: 30 deleted so far" in result.output
+    assert "          spans: 30 deleted" in result.output
+    assert "   hour_rollups: 0 deleted" in result.output
+    with sqlite3.connect(in_tmp / "watchkeeper.db") as connection:
+        kept = connection.execute("SELECT count(*) FROM wk_spans").fetchone()
+    assert kept == (5,)
 
 
 def test_serve_answers_health_and_the_api_with_a_key(in_tmp: Path) -> None:

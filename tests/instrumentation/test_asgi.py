@@ -11,15 +11,16 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request, WebSocket
+from fastapi import FastAPI, Request, Response, WebSocket
 from fastapi.responses import StreamingResponse
 from websockets.sync.client import connect
 
 from tests.support.server import LiveServer
 from watchkeeper.config import load_settings
 from watchkeeper.instrumentation.asgi import WatchkeeperMiddleware
-from watchkeeper.instrumentation.identity import FromCallable, FromHeaders, FromJwtClaims, Identity
+from watchkeeper.instrumentation.identity import FromCallable, FromHeaders, FromJwtClaims
 from watchkeeper.instrumentation.options import RequestOptions
+from watchkeeper.instrumentation.routes import RouteNames
 from watchkeeper.recording.model import Span, SpanKind, SpanStatus
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.testing import MemorySink
@@ -27,6 +28,16 @@ from watchkeeper.testing import MemorySink
 
 class Boom(RuntimeError):
     pass
+
+
+def build_version_two() -> FastAPI:
+    version_two = FastAPI()
+
+    @version_two.get("/items/{item_id}")
+    def item(item_id: int) -> dict[str, int]:
+        return {"item": item_id}
+
+    return version_two
 
 
 def build_app(recorder: Recorder) -> FastAPI:
@@ -60,6 +71,16 @@ def build_app(recorder: Recorder) -> FastAPI:
     def live() -> dict[str, str]:
         return {"status": "pass"}
 
+    @app.get("/healthcare")
+    def healthcare() -> dict[str, str]:
+        return {"status": "a route of the app, not a probe"}
+
+    @app.post("/upload")
+    def upload() -> Response:
+        return Response(status_code=204)  # never reads the body it was sent
+
+    app.mount("/v2", build_version_two())
+
     @app.websocket("/ws")
     async def echo(websocket: WebSocket) -> None:
         await websocket.accept()
@@ -67,15 +88,11 @@ def build_app(recorder: Recorder) -> FastAPI:
             await websocket.send_text(await websocket.receive_text())
         await websocket.close()
 
-    def tenant(scope: Any) -> Identity:
-        return (
-            Identity(org_id="from-callable")
-            if scope["path"] == "/api/users/callable"
-            else Identity()
-        )
+    def tenant(scope: Any) -> str | None:
+        return "from-callable" if scope["path"] == "/api/users/callable" else None
 
     options = RequestOptions(
-        identity=(FromHeaders(), FromJwtClaims(), FromCallable(tenant)),
+        identity=(FromHeaders(), FromJwtClaims(), FromCallable(org=tenant)),
     )
     app.add_middleware(WatchkeeperMiddleware, recorder=recorder, options=options)
     return app
@@ -207,10 +224,40 @@ def test_identity_from_headers_jwt_state_and_a_callable(served: Any) -> None:
     assert (children[0].user_id, children[0].session_id) == ("u-1", "s-1")
 
 
-def test_excluded_paths_are_not_recorded(served: Any) -> None:
+def test_mounted_apps_are_named_with_their_prefix(served: Any) -> None:
+    client, recorder, sink, _ = served
+    assert client.get("/v2/items/5").status_code == 200
+    assert client.get("/v2/no/such/item").status_code == 404
+    assert [span.name for span in requests_of(recorder, sink)] == ["/v2/items/{item_id}", "none"]
+
+
+def test_routes_are_resolved_when_routing_left_no_route_in_the_scope() -> None:
+    app = build_app(Recorder(load_settings(raise_internal_errors=True), sink=MemorySink()))
+    names = RouteNames(cache_size=2)
+
+    def name(method: str, path: str) -> str:
+        scope = {"type": "http", "method": method, "path": path, "root_path": ""}
+        return names.name({**scope, "router": app.router}, "")
+
+    assert name("GET", "/api/users/7") == "/api/users/{user_id}"
+    assert name("GET", "/v2/items/3") == "/v2/items/{item_id}"
+    assert name("DELETE", "/api/users/7") == "/api/users/{user_id}"  # answered 405
+    assert name("GET", "/nothing/here") == "none"
+    assert name("GET", "/api/users/8") == "/api/users/{user_id}"
+
+
+def test_request_size_is_known_even_when_the_body_is_not_read(served: Any) -> None:
+    client, recorder, sink, _ = served
+    assert client.post("/upload", content=b"x" * 100).status_code == 204
+    (span,) = requests_of(recorder, sink)
+    assert span.attributes["request_size"] == 100
+
+
+def test_excluded_paths_are_not_recorded_on_whole_segments_only(served: Any) -> None:
     client, recorder, sink, _ = served
     assert client.get("/health/live").status_code == 200
-    assert requests_of(recorder, sink) == []
+    assert client.get("/healthcare").status_code == 200
+    assert [span.name for span in requests_of(recorder, sink)] == ["/healthcare"]
 
 
 def test_websockets_are_recorded(served: Any) -> None:

@@ -8,6 +8,7 @@ import pytest
 from watchkeeper.config import load_settings
 from watchkeeper.instrumentation.decorators import agent, integration, monitor, tool
 from watchkeeper.instrumentation.validation import MinimumScore, validators
+from watchkeeper.recording.default import set_recorder
 from watchkeeper.recording.model import SpanKind, SpanStatus
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.testing import MemorySink
@@ -49,6 +50,41 @@ def test_sync_async_and_generators_are_timed_and_return_results(
     assert set(spans) == {"render", "fetch", "words", "tokens"}
     assert spans["fetch"].duration >= 0.009
     assert spans["tokens"].duration >= 0.029  # the whole iteration, not just creating it
+
+
+def test_monitor_without_a_name_takes_the_function_s(
+    watchkeeper_recorder: RecorderUnderTest,
+) -> None:
+    @monitor
+    def plain() -> int:
+        return 1
+
+    @monitor(recorder=watchkeeper_recorder)
+    async def called() -> int:
+        return 2
+
+    set_recorder(watchkeeper_recorder)
+    try:
+        assert plain() + asyncio.run(called()) == 3
+    finally:
+        set_recorder(None)
+    names = sorted(span.name for span in watchkeeper_recorder.recorded_spans())
+    assert names == [
+        "test_monitor_without_a_name_takes_the_function_s.<locals>.called",
+        "test_monitor_without_a_name_takes_the_function_s.<locals>.plain",
+    ]
+
+
+def test_a_generator_left_early_is_not_an_error(watchkeeper_recorder: RecorderUnderTest) -> None:
+    @monitor("pages", recorder=watchkeeper_recorder)
+    def pages() -> Iterator[int]:
+        yield from range(10)
+
+    for page in pages():
+        if page == 2:
+            break
+    (span,) = watchkeeper_recorder.recorded_spans()
+    assert span.status is SpanStatus.OK
 
 
 def test_errors_pass_through_unchanged_and_are_recorded(
@@ -136,8 +172,16 @@ def test_disabled_monitoring_still_runs_the_code() -> None:
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: integration(42), "needs a name as a non-empty string, got 42"),  # type: ignore[arg-type]
+        (
+            lambda: integration(42),  # type: ignore[arg-type]
+            r"watchkeeper.integration\(\) needs the integration's name as a non-empty string, "
+            "got 42",
+        ),
         (lambda: integration(""), "non-empty string, got ''"),
+        (lambda: tool(None), "needs the tool's name"),  # type: ignore[arg-type]
+        (lambda: agent(3.5), "needs the agent's name"),  # type: ignore[arg-type]
+        (lambda: monitor("").__enter__(), "needs a name"),
+        (lambda: monitor().__enter__(), "used with 'with' needs a name"),
         (lambda: integration("x", operation=5), "operation must be a string or None"),  # type: ignore[arg-type]
         (lambda: monitor("x", kind="tool"), "kind must be a SpanKind"),  # type: ignore[arg-type]
         (lambda: tool("x")(42), "can only decorate a function"),  # type: ignore[arg-type]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -18,7 +16,7 @@ import watchkeeper
 from tests.support.server import LiveServer
 from watchkeeper.config import load_settings
 from watchkeeper.recording.default import set_recorder
-from watchkeeper.storage.base import Scope, SpanFilter, TimeRange
+from watchkeeper.storage.base import Scope, SpanFilter, StoreUnavailable, TimeRange
 from watchkeeper.storage.factory import open_store
 
 KEY = "instrument-test-key-0123456789"
@@ -101,13 +99,16 @@ def test_bad_input_is_explained() -> None:
         watchkeeper.instrument(object())  # type: ignore[arg-type]
 
 
-def test_importing_watchkeeper_starts_and_opens_nothing(tmp_path: Path) -> None:
-    probe = (
-        "import threading, sys; before = threading.active_count(); import watchkeeper; "
-        "print(threading.active_count() - before, 'watchkeeper.recording.recorder' in sys.modules)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=True
-    )
-    assert result.stdout.split() == ["0", "False"]
-    assert list(tmp_path.iterdir()) == []
+def test_a_store_that_cannot_open_stops_start_up_with_advice(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the store's directory should be")
+    app = FastAPI()
+    watchkeeper.instrument(app, load_settings(sqlite_path=blocker / "app.db"), serve=False)
+    try:
+        with (
+            pytest.raises(StoreUnavailable, match="check WATCHKEEPER_SQLITE_PATH"),
+            TestClient(app),
+        ):
+            pass
+    finally:
+        set_recorder(None)

@@ -6,11 +6,10 @@ never as a traceback.
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
 from watchkeeper.cli import demo, migrate, retention, serve, status, version
+from watchkeeper.cli.advice import EXIT_PROBLEM
 from watchkeeper.config import ConfigurationError
 from watchkeeper.storage.base import StoreUnavailable
 
@@ -43,5 +42,6 @@ def run() -> None:
 
 
 def _advise(problem: str, advice: str) -> None:
-    sys.stderr.write(f"watchkeeper: {problem}\n{advice}\n")
-    raise SystemExit(2)
+    # Outside Typer's main loop, so typer.Exit would not be turned into an exit code here.
+    typer.echo(f"watchkeeper: {problem}\n{advice}", err=True)
+    raise SystemExit(EXIT_PROBLEM)

@@ -75,13 +75,15 @@ def _store_lines(settings: Settings, store: SqlStore) -> list[Line]:
     lines.append(Line("schema", HealthStatus.PASS, f"current ({head})"))
     window = TimeRange.last(RECENT)
     totals = store.kind_totals(window, Scope.everything())
-    events = ", ".join(f"{total.count} {total.kind}" for total in totals) or "none"
+    events = "spans: " + (", ".join(f"{total.count} {total.kind}" for total in totals) or "none")
+    # Another process's recorder cannot be asked how it is doing; the newest stored span is the
+    # nearest sign of its flushes (spans are written when they end).
     latest = store.spans(TimeRange.last(timedelta(days=1)), Scope.everything(), limit=1).items
-    age = (
-        f"; newest span {int((datetime.now(UTC) - latest[0].start).total_seconds())} s ago"
-        if latest
-        else "; no span in the last day"
-    )
+    if latest:
+        ended = latest[0].start + timedelta(seconds=latest[0].duration)
+        age = f"; last write {max(0, int((datetime.now(UTC) - ended).total_seconds()))} s ago"
+    else:
+        age = "; no span written in the last day"
     lines.append(Line("traffic (5 min)", HealthStatus.PASS, events + age))
     for item in judge(ApiContext.build(store, settings, None), Scope.everything()):
         status = HealthStatus(item.status)

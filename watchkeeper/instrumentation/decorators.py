@@ -13,7 +13,7 @@ import inspect
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from watchkeeper.instrumentation.validation import validators
 from watchkeeper.recording import attributes
@@ -24,6 +24,13 @@ from watchkeeper.recording.spans import ActiveSpan, current_span
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+_SUBJECTS = {
+    "integration": "the integration's",
+    "monitor": "a",
+    "tool": "the tool's",
+    "agent": "the agent's",
+}
 
 
 def _discard(span: object) -> None:
@@ -41,17 +48,21 @@ class Recorded:
         operation: object = None,
         recorder: Recorder | None = None,
     ) -> None:
-        if not isinstance(name, str) or not name:
+        # monitor() alone may go without a name: it then takes the decorated function's.
+        unnamed_monitor = function_name == "monitor" and name is None
+        if not (isinstance(name, str) and name) and not unnamed_monitor:
             raise TypeError(
-                f"watchkeeper.{function_name}() needs a name as a non-empty string, got {name!r}"
+                f"watchkeeper.{function_name}() needs {_SUBJECTS[function_name]} name as a "
+                f"non-empty string, got {name!r}"
             )
         if operation is not None and not isinstance(operation, str):
             raise TypeError(
                 f"watchkeeper.{function_name}()'s operation must be a string or None, "
                 f"got {operation!r}"
             )
+        self._function_name = function_name
         self.kind = kind
-        self.name = name
+        self.name = name if isinstance(name, str) else None
         self.operation = operation
         self._recorder = recorder
         self._spans: list[tuple[ActiveSpan, ActiveSpan | None]] = []
@@ -63,6 +74,11 @@ class Recorded:
     # -- as a context manager -----------------------------------------------------------------
 
     def __enter__(self) -> ActiveSpan:
+        if self.name is None:
+            raise TypeError(
+                f"watchkeeper.{self._function_name}() used with 'with' needs a name: "
+                f'with watchkeeper.{self._function_name}("step name"):'
+            )
         parent = current_span.get()
         span = self._open()
         self._spans.append((span, parent))
@@ -84,6 +100,10 @@ class Recorded:
         span = self._open()
         try:
             yield span
+        except GeneratorExit:
+            # The consumer stopped iterating early (a ``break``): that is not a failure.
+            self._close(span, parent, None)
+            raise
         except BaseException as error:
             self._close(span, parent, error)
             raise
@@ -91,11 +111,12 @@ class Recorded:
 
     def _open(self) -> ActiveSpan:
         recorder = self.recorder
+        name = self.name or ""
         try:
-            return recorder.span(self.name, self.kind, self.operation).__enter__()
+            return recorder.span(name, self.kind, self.operation).__enter__()
         except Exception as error:
-            recorder.report_internal_error(f"opening the span {self.name!r}", error)
-            return ActiveSpan(_discard, self.kind, self.name, self.operation, None)
+            recorder.report_internal_error(f"opening the span {name!r}", error)
+            return ActiveSpan(_discard, self.kind, name, self.operation, None)
 
     def _close(
         self, span: ActiveSpan, parent: ActiveSpan | None, error: BaseException | None
@@ -115,7 +136,7 @@ class Recorded:
             self.recorder.report_internal_error(f"closing the span {self.name!r}", internal)
 
     def _validate(self, result: object) -> None:
-        if self.kind is SpanKind.INTEGRATION and validators.has(self.name):
+        if self.kind is SpanKind.INTEGRATION and self.name and validators.has(self.name):
             try:
                 validators.validate(self.name, result, self.recorder)
             except Exception as error:
@@ -125,7 +146,15 @@ class Recorded:
 
     def __call__(self, function: Callable[P, R]) -> Callable[P, R]:
         if not callable(function):
-            raise TypeError(f"can only decorate a function, got {function!r}")
+            raise TypeError(
+                f"watchkeeper.{self._function_name}() can only decorate a function, "
+                f"got {function!r}"
+            )
+        if self.name is None:
+            named = Recorded(
+                self._function_name, self.kind, function.__qualname__, None, self._recorder
+            )
+            return named(function)
         if inspect.isasyncgenfunction(function):
             return cast(Callable[P, R], self._async_generator(function))
         if inspect.isgeneratorfunction(function):
@@ -181,12 +210,30 @@ def integration(
     return Recorded("integration", SpanKind.INTEGRATION, name, operation, recorder)
 
 
+@overload
 def monitor(
-    name: str, kind: SpanKind = SpanKind.INTERNAL, *, recorder: Recorder | None = None
-) -> Recorded:
-    """Any function, coroutine or generator of yours (``@watchkeeper.monitor("render")``)."""
+    name: Callable[P, R], kind: SpanKind = SpanKind.INTERNAL, *, recorder: Recorder | None = None
+) -> Callable[P, R]: ...
+
+
+@overload
+def monitor(
+    name: str | None = None, kind: SpanKind = SpanKind.INTERNAL, *, recorder: Recorder | None = None
+) -> Recorded: ...
+
+
+def monitor(
+    name: str | Callable[P, R] | None = None,
+    kind: SpanKind = SpanKind.INTERNAL,
+    *,
+    recorder: Recorder | None = None,
+) -> Recorded | Callable[P, R]:
+    """Any function, coroutine or generator of yours: ``@watchkeeper.monitor`` names the span
+    after the function, ``@watchkeeper.monitor("render")`` or ``with monitor("render"):`` so."""
     if not isinstance(kind, SpanKind):
         raise TypeError(f"watchkeeper.monitor()'s kind must be a SpanKind, got {kind!r}")
+    if callable(name):
+        return Recorded("monitor", kind, None, None, recorder)(name)
     return Recorded("monitor", kind, name, None, recorder)
 
 

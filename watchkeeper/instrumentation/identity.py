@@ -25,31 +25,36 @@ class Identity:
 
 
 class IdentityExtractor(Protocol):
+    """Anything with this method can be passed in ``RequestOptions(identity=...)``."""
+
     def extract(self, scope: MutableMapping[str, Any], headers: Headers) -> Identity: ...
 
 
 def _clean(value: object) -> str | None:
-    if value is None or value == "":
+    if value is None or value in ("", b""):
         return None
     text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
     return text[:MAX_ID_LENGTH]
 
 
-def _identity_from(values: Mapping[str, Any], user: str, org: str, session: str) -> Identity:
-    return Identity(_clean(values.get(user)), _clean(values.get(org)), _clean(values.get(session)))
-
-
-@dataclass(frozen=True, slots=True)
 class FromHeaders:
-    user: str = "x-user-id"
-    org: str = "x-org-id"
-    session: str = "x-session-id"
+    """Request headers naming the user, organisation and session (any of them may be absent)."""
+
+    __slots__ = ("_names",)
+
+    def __init__(
+        self, user: str = "X-User-ID", org: str = "X-Org-ID", session: str = "X-Session-ID"
+    ) -> None:
+        for role, header in (("user", user), ("org", org), ("session", session)):
+            if not isinstance(header, str) or not header:
+                raise TypeError(f"FromHeaders' {role} header must be a header name, got {header!r}")
+        # ASGI gives header names lower-cased as bytes: converted once here, not per request.
+        self._names = tuple(header.lower().encode("latin-1") for header in (user, org, session))
 
     def extract(self, scope: MutableMapping[str, Any], headers: Headers) -> Identity:
+        user, org, session = self._names
         return Identity(
-            _clean(headers.get(self.user.lower().encode())),
-            _clean(headers.get(self.org.lower().encode())),
-            _clean(headers.get(self.session.lower().encode())),
+            _clean(headers.get(user)), _clean(headers.get(org)), _clean(headers.get(session))
         )
 
 
@@ -107,14 +112,39 @@ class FromRequestState:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class FromCallable:
-    """Your own function of the ASGI scope, returning an :class:`Identity`."""
+ScopeReader = Callable[[MutableMapping[str, Any]], str | None]
 
-    function: Callable[[MutableMapping[str, Any]], Identity]
+
+class FromCallable:
+    """Your own functions of the ASGI scope, one per thing they know (``None``: unknown).
+
+    ``FromCallable(org=lambda scope: tenant_of(scope["server"][0]))``
+    """
+
+    __slots__ = ("_org", "_session", "_user")
+
+    def __init__(
+        self,
+        user: ScopeReader | None = None,
+        org: ScopeReader | None = None,
+        session: ScopeReader | None = None,
+    ) -> None:
+        readers = {"user": user, "org": org, "session": session}
+        for role, reader in readers.items():
+            if reader is not None and not callable(reader):
+                raise TypeError(
+                    f"FromCallable's {role} must be a function of the ASGI scope, got {reader!r}"
+                )
+        if user is None and org is None and session is None:
+            raise TypeError("FromCallable needs at least one of user=, org= or session=")
+        self._user, self._org, self._session = user, org, session
 
     def extract(self, scope: MutableMapping[str, Any], headers: Headers) -> Identity:
-        return self.function(scope)
+        return Identity(
+            _clean(self._user(scope)) if self._user is not None else None,
+            _clean(self._org(scope)) if self._org is not None else None,
+            _clean(self._session(scope)) if self._session is not None else None,
+        )
 
 
 def identify(

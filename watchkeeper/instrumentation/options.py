@@ -15,7 +15,16 @@ from watchkeeper.instrumentation.identity import (
 
 @dataclass(frozen=True)
 class RequestOptions:
-    exclude_paths: tuple[str, ...] = ("/health", "/livez", "/readyz", "/metrics", "/watchkeeper")
+    exclude_paths: tuple[str, ...] = (
+        "/health",
+        "/livez",
+        "/readyz",
+        "/metrics",
+        "/watchkeeper",
+        "/static",
+    )
+    """Path prefixes, matched on whole segments: ``/health`` excludes ``/health/live``, not
+    ``/healthcare``."""
     trace_header: str = "X-Trace-ID"
     identity: tuple[IdentityExtractor, ...] = field(
         default_factory=lambda: (FromHeaders(), FromJwtClaims())

@@ -1,0 +1,5 @@
+"""``python -m bench [--quick] [--only ...]``: the same as ``python -m bench.run``."""
+
+from bench.run import main
+
+main()
