@@ -84,10 +84,20 @@ def test_demo_produces_traffic_the_api_can_show(tmp_path: Path) -> None:
     assert any(snapshot["name"] == "question" for snapshot in timeline["snapshots"])
 
 
+# A shell without job control starts background commands with SIGINT ignored, and a child
+# inherits that through exec: restore the default, as a user's terminal would have it.
+_WITH_DEFAULT_SIGINT = (
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])",
+)
+
+
 def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path) -> None:
     script, environment = WATCHKEEPER, clean_environment()
     demo = subprocess.Popen(
-        [str(script), "demo", "--port", str(free_port()), "--rate", "6"],
+        [*_WITH_DEFAULT_SIGINT, str(script), "demo", "--port", str(free_port()), "--rate", "6"],
         cwd=tmp_path,
         env=environment,
         stdout=subprocess.PIPE,
