@@ -50,29 +50,31 @@ class Span:
 
     ``start`` is wall-clock seconds since the epoch (UTC); ``duration`` is in seconds.
     ``cost`` is in US dollars; ``None`` with tokens present means the price is unknown.
+
+    Not slotted, on purpose: the optional fields default at class level, so a span opened on the
+    request path stores only what it has (a slotted object must store every field, and its
+    ``__init__`` was the larger part of the hot path's cost).
     """
 
-    __slots__ = (
-        "attributes",
-        "cost",
-        "duration",
-        "error_message",
-        "error_type",
-        "input_tokens",
-        "kind",
-        "model",
-        "name",
-        "operation",
-        "org_id",
-        "output_tokens",
-        "parent_id",
-        "session_id",
-        "span_id",
-        "start",
-        "status",
-        "trace_id",
-        "user_id",
-    )
+    kind: SpanKind
+    name: str
+    start: float
+    trace_id: int
+    span_id: int
+    duration: float = 0.0
+    parent_id: int = 0
+    status: SpanStatus = SpanStatus.OK
+    operation: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    user_id: str | None = None
+    org_id: str | None = None
+    session_id: str | None = None
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost: float | None = None
+    attributes: Attributes | None = None
 
     def __init__(
         self,
