@@ -105,6 +105,20 @@ def test_children_inherit_trace_parent_and_identity() -> None:
     )
 
 
+def test_a_new_trace_id_starts_with_its_second_then_96_random_bits() -> None:
+    sink = MemorySink()
+    with make_recorder(sink) as recorder:
+        for _ in range(50):
+            with recorder.span("root"):
+                pass
+    spans = sink.spans()
+    # The store's trace-id index grows at its end because ids lead with the time they were made.
+    assert all(span.trace_id >> 96 == int(span.start) for span in spans)
+    assert all(span.span_id for span in spans)
+    assert len({span.trace_id & (1 << 96) - 1 for span in spans}) == 50
+    assert len({span.span_id for span in spans}) == 50
+
+
 def test_exception_marks_span_failed_and_propagates_unchanged() -> None:
     sink = MemorySink()
     error = KeyError("missing chart")

@@ -13,7 +13,7 @@ from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any
 
-from watchkeeper.recording.ids import new_span_id, new_trace_id
+from watchkeeper.recording.ids import new_trace_id, span_ids
 from watchkeeper.recording.model import Span, SpanKind, SpanStatus
 
 ERROR_MESSAGE_LIMIT = 2_000
@@ -47,7 +47,8 @@ class ActiveSpan(Span):
         self.name = name
         if operation is not None:
             self.operation = operation
-        self.span_id = new_span_id()
+        self.start = start = _wall_clock()
+        self.span_id = next(span_ids)
         if parent is not None:
             self.trace_id = parent.trace_id
             self.parent_id = parent.span_id
@@ -59,10 +60,9 @@ class ActiveSpan(Span):
             if (session_id := parent.session_id) is not None:
                 self.session_id = session_id
         else:
-            self.trace_id = trace_id or new_trace_id()
+            self.trace_id = trace_id or new_trace_id(start)
             if parent_id:
                 self.parent_id = parent_id
-        self.start = _wall_clock()
         self._perf_start = _perf_counter()
 
     def __enter__(self) -> ActiveSpan:
@@ -75,27 +75,30 @@ class ActiveSpan(Span):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if exc is not None:
-            self.record_error(exc)
-        self.end()
-
-    def end(self) -> None:
-        """Stop the clock and enqueue the span; a second call does nothing."""
+        # The closing logic lives here rather than in end(): a with-block, the common way to
+        # close a span, then costs one call, not two.
         if self._ended:
             return
         self._ended = True
         self.duration = _perf_counter() - self._perf_start
-        if self._token is not None:
+        if exc is not None:
+            self.record_error(exc)
+        token = self._token
+        if token is not None:
+            self._token = None
             # Ended in another context than it was entered in (e.g. a generator finished by
             # another task): that context's variable is not ours to reset.
             # try/except, not contextlib.suppress: this runs for every span, and suppress costs
             # a context manager object and two calls.
             try:  # noqa: SIM105
-                current_span.reset(self._token)
+                current_span.reset(token)
             except ValueError:
                 pass
-            self._token = None
         self._submit(self)
+
+    def end(self) -> None:
+        """Stop the clock and enqueue the span; a second call does nothing."""
+        self.__exit__(None, None, None)
 
     def elapsed(self) -> float:
         """Seconds since the span started (e.g. for a time-to-first-token attribute)."""
