@@ -24,14 +24,16 @@ _DEFAULT = re.compile(
     r"|(?P<card>\b(?:\d[ -]?){12,18}\d\b)"
     r"|(?P<phone>(?<!\w)(?<!\d\.)(?!\d{4}-\d\d-\d\d)(?:\+|\()?\d[\d ()-]{7,}\d(?!\w|\.\d))"
 )
-_THREE_DIGITS = re.compile(r"\d{3}")
+# What every phone number and card number the expression accepts contains: nine or more digits,
+# spaces, dashes and brackets, from a digit to a digit. IP addresses and short numbers do not.
+_DIGIT_RUN = re.compile(r"\d[\d ()-]{7,}\d")
 
 
 def _may_hold_personal_data(value: str) -> bool:
     """A cheap first look: the full expression costs microseconds, and most strings are clean."""
     return (
         "@" in value
-        or _THREE_DIGITS.search(value) is not None
+        or _DIGIT_RUN.search(value) is not None
         or "sk-" in value
         or "earer" in value
         or "EARER" in value

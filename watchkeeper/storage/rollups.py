@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
+from operator import attrgetter
 from typing import NamedTuple
 
 from watchkeeper.recording.model import Span, SpanStatus
@@ -66,15 +67,14 @@ class RollupDelta:
 
     @classmethod
     def of(cls, spans: list[Span], sketched: bool) -> RollupDelta:
-        durations = [span.duration for span in spans]
+        durations = list(map(_duration, spans))
         delta = cls(
             count=len(spans),
-            errors=sum(1 for span in spans if span.status is SpanStatus.ERROR),
+            errors=list(map(_status, spans)).count(SpanStatus.ERROR),
             duration_sum=sum(durations),
         )
-        for span in spans:
-            if span.input_tokens is None and span.output_tokens is None and span.cost is None:
-                continue
+        # Few spans carry usage (the AI calls), so find those before looking at three fields.
+        for span in filter(_has_usage, spans):
             delta.input_tokens += span.input_tokens or 0
             delta.output_tokens += span.output_tokens or 0
             if span.cost is not None:
@@ -85,6 +85,13 @@ class RollupDelta:
             delta.sketch = LatencySketch()
             delta.sketch.add_many(durations)
         return delta
+
+    def copy(self) -> RollupDelta:
+        copied = replace(self, sketch=None)
+        if self.sketch is not None:
+            copied.sketch = LatencySketch()
+            copied.sketch.merge(self.sketch)
+        return copied
 
     def merge(self, other: RollupDelta) -> None:
         """Add ``other`` into this delta (used by stores when a key already has a row)."""
@@ -103,33 +110,49 @@ class RollupDelta:
 
 _NONE, _ORG, _USER, _MODEL = Dimension.NONE, Dimension.ORG, Dimension.USER, Dimension.MODEL
 _M, _H = Level.MINUTE, Level.HOUR
+_duration = attrgetter("duration")
+_status = attrgetter("status")
+
+
+def _has_usage(span: Span) -> bool:
+    return span.input_tokens is not None or span.output_tokens is not None or span.cost is not None
 
 
 def build_rollups(spans: Iterable[Span]) -> dict[RollupKey, RollupDelta]:
     """Group a batch of spans into rollup deltas, bucketed by the minute/hour the span started.
 
-    One pass appends each span to the lists of the keys it belongs to (plain tuples: building a
-    key object per span and dimension would dominate the worker's time), then each list is summed.
+    One pass appends each span to the lists of the minute keys it belongs to (plain tuples:
+    building a key object per span and dimension would dominate the worker's time); each list is
+    summed once, and hours are the merge of their minutes rather than a second pass over spans.
     """
-    groups: dict[tuple[Level, int, str, str, Dimension, str], list[Span]] = defaultdict(list)
+    minutes: dict[tuple[int, str, str, Dimension, str], list[Span]] = defaultdict(list)
+    users: dict[tuple[int, str, str], list[Span]] = defaultdict(list)
     for span in spans:
         minute = int(span.start) // MINUTE * MINUTE
-        hour = minute - minute % HOUR
         # _value_ is the member's plain attribute; .value goes through a descriptor per call.
         kind, name = span.kind._value_, span.name
-        groups[(_M, minute, kind, name, _NONE, "")].append(span)
-        groups[(_H, hour, kind, name, _NONE, "")].append(span)
+        minutes[(minute, kind, name, _NONE, "")].append(span)
         if span.org_id:
-            groups[(_M, minute, kind, name, _ORG, span.org_id)].append(span)
-            groups[(_H, hour, kind, name, _ORG, span.org_id)].append(span)
+            minutes[(minute, kind, name, _ORG, span.org_id)].append(span)
         if span.model:
-            groups[(_M, minute, kind, name, _MODEL, span.model)].append(span)
-            groups[(_H, hour, kind, name, _MODEL, span.model)].append(span)
+            minutes[(minute, kind, name, _MODEL, span.model)].append(span)
         if span.user_id:
             # Per user only hourly sums across names: usage and cost per user is what they serve,
             # and a key per (name, user) would outnumber the spans themselves.
-            groups[(_H, hour, kind, "", _USER, span.user_id)].append(span)
-    return {
-        RollupKey(*key): RollupDelta.of(members, sketched=key[4] is not _USER)
-        for key, members in groups.items()
-    }
+            users[(minute - minute % HOUR, kind, span.user_id)].append(span)
+    deltas: dict[RollupKey, RollupDelta] = {}
+    for (minute, kind, name, dimension, value), members in minutes.items():
+        delta = deltas[RollupKey(_M, minute, kind, name, dimension, value)] = RollupDelta.of(
+            members, sketched=True
+        )
+        hour_key = RollupKey(_H, minute - minute % HOUR, kind, name, dimension, value)
+        hourly = deltas.get(hour_key)
+        if hourly is None:
+            deltas[hour_key] = delta.copy()
+        else:
+            hourly.merge(delta)
+    for (hour, kind, user_id), members in users.items():
+        deltas[RollupKey(_H, hour, kind, "", _USER, user_id)] = RollupDelta.of(
+            members, sketched=False
+        )
+    return deltas

@@ -7,8 +7,10 @@ processes can update one session.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 
 from watchkeeper.recording.model import SessionMark, Span, SpanStatus
 
@@ -43,26 +45,12 @@ class SessionDelta:
 def build_sessions(
     spans: Iterable[Span], marks: Iterable[SessionMark] = ()
 ) -> dict[str, SessionDelta]:
-    deltas: dict[str, SessionDelta] = {}
+    grouped: dict[str, list[Span]] = defaultdict(list)
     for span in spans:
-        session_id = span.session_id
-        if not session_id:
-            continue
-        end = span.start + span.duration
-        delta = deltas.get(session_id)
-        if delta is None:
-            delta = deltas[session_id] = SessionDelta(span.start, end)
-        else:
-            delta.first_seen = min(delta.first_seen, span.start)
-            delta.last_seen = max(delta.last_seen, end)
-        delta.user_id = delta.user_id or span.user_id
-        delta.org_id = delta.org_id or span.org_id
-        delta.spans += 1
-        if span.status is SpanStatus.ERROR:
-            delta.errors += 1
-        delta.input_tokens += span.input_tokens or 0
-        delta.output_tokens += span.output_tokens or 0
-        delta.cost += span.cost or 0.0
+        if span.session_id:
+            grouped[span.session_id].append(span)
+    # Per session, C-level passes over its spans: this runs on the flush worker for every span.
+    deltas = {session_id: _delta(members) for session_id, members in grouped.items()}
     for mark in marks:
         delta = deltas.get(mark.session_id)
         if delta is None:
@@ -77,3 +65,24 @@ def build_sessions(
             )
         )
     return deltas
+
+
+_start = attrgetter("start")
+_status = attrgetter("status")
+
+
+def _delta(spans: list[Span]) -> SessionDelta:
+    delta = SessionDelta(
+        first_seen=min(map(_start, spans)),
+        last_seen=max([span.start + span.duration for span in spans]),
+        user_id=next(filter(None, map(attrgetter("user_id"), spans)), None),
+        org_id=next(filter(None, map(attrgetter("org_id"), spans)), None),
+        spans=len(spans),
+        errors=list(map(_status, spans)).count(SpanStatus.ERROR),
+    )
+    for span in spans:
+        if span.input_tokens is not None or span.output_tokens is not None or span.cost:
+            delta.input_tokens += span.input_tokens or 0
+            delta.output_tokens += span.output_tokens or 0
+            delta.cost += span.cost or 0.0
+    return delta
