@@ -131,3 +131,31 @@ def test_migrating_by_url_uses_and_releases_its_own_engine(tmp_path: object) -> 
     assert migrate.current_revision(url) == migrate.head_revision()
     migrate.downgrade(url, "base")
     assert migrate.current_revision(url) is None
+
+
+def _identity_index_conditions(store: SqlStore) -> dict[str, str | None]:
+    conditions = {}
+    for index in inspect(store.engine).get_indexes("wk_spans"):
+        options = index.get("dialect_options", {})
+        where = options.get("sqlite_where", options.get("postgresql_where"))
+        conditions[str(index["name"])] = None if where is None else str(where)
+    return {
+        column: conditions[f"ix_wk_spans_{column}_start_time"]
+        for column in ("user_id", "org_id", "session_id")
+    }
+
+
+def test_identity_indexes_hold_only_spans_that_have_one(target: StoreTarget) -> None:
+    store = SqlStore(target.engine())
+    try:
+        migrate.upgrade(store.engine)
+        partial = _identity_index_conditions(store)
+        assert all(
+            condition is not None and f"{column} IS NOT NULL" in condition.replace('"', "")
+            for column, condition in partial.items()
+        ), partial
+
+        migrate.downgrade(store.engine, "0002")
+        assert set(_identity_index_conditions(store).values()) == {None}
+    finally:
+        store.close()

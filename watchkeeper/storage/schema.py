@@ -67,10 +67,18 @@ spans = Table(
     Index(None, "start_time"),
     Index(None, "trace_id"),
     Index(None, "kind", "name", "start_time"),
-    Index(None, "user_id", "start_time"),
-    Index(None, "org_id", "start_time"),
-    Index(None, "session_id", "start_time"),
 )
+
+# Partial: a span without a user, organisation or session (most requests of many apps) adds
+# nothing to these indexes, and every lookup is by a value, which implies IS NOT NULL.
+for _identity in (spans.c.user_id, spans.c.org_id, spans.c.session_id):
+    Index(
+        None,
+        _identity,
+        spans.c.start_time,
+        sqlite_where=_identity.is_not(None),
+        postgresql_where=_identity.is_not(None),
+    )
 
 logs = Table(
     "wk_logs",
