@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from watchkeeper.instrumentation.identity import IdentityExtractor, identify
+from watchkeeper.instrumentation.identity import NOBODY, IdentityExtractor, identify
 from watchkeeper.instrumentation.options import RequestOptions
 from watchkeeper.instrumentation.routes import RouteNames
 from watchkeeper.instrumentation.traceparent import parse_traceparent
@@ -89,7 +89,8 @@ class WatchkeeperMiddleware:
     ) -> None:
         try:
             found = identify(extractors, scope, headers)
-            span.set_identity(found.user_id, found.org_id, found.session_id)
+            if found is not NOBODY:
+                span.set_identity(found.user_id, found.org_id, found.session_id)
         except Exception as error:
             # Possibly the app's own extractor: the request is still recorded, only unlabelled.
             self.recorder.report_internal_error("reading who a request is for", error)
@@ -182,21 +183,26 @@ class WatchkeeperMiddleware:
             span.name = self._route_names.name(scope, state.root_path)
             if span.user_id is None or span.org_id is None or span.session_id is None:
                 self._identify(span, self.options.late_identity, scope, {})
-            values: dict[str, Any] = {attributes.METHOD: scope.get("method", "WS")}
-            client = scope.get("client")
-            if client:
-                values[attributes.CLIENT] = client[0]
             if scope["type"] == "http":
-                values[attributes.STATUS_CODE] = state.status
-                values[attributes.REQUEST_SIZE] = state.request_bytes
-                values[attributes.RESPONSE_SIZE] = state.response_bytes
+                values: dict[str, Any] = {
+                    attributes.METHOD: scope.get("method"),
+                    attributes.STATUS_CODE: state.status,
+                    attributes.REQUEST_SIZE: state.request_bytes,
+                    attributes.RESPONSE_SIZE: state.response_bytes,
+                }
                 if state.first_byte is not None:
                     values[attributes.TIME_TO_FIRST_BYTE] = state.first_byte
                 if state.status >= SERVER_ERROR:
                     span.status = SpanStatus.ERROR
             else:
-                values[MESSAGES_IN] = state.messages_in
-                values[MESSAGES_OUT] = state.messages_out
+                values = {
+                    attributes.METHOD: "WS",
+                    MESSAGES_IN: state.messages_in,
+                    MESSAGES_OUT: state.messages_out,
+                }
+            client = scope.get("client")
+            if client:
+                values[attributes.CLIENT] = client[0]
             if span.attributes:
                 span.attributes.update(values)
             else:

@@ -24,6 +24,16 @@ class Identity:
     session_id: str | None = None
 
 
+NOBODY = Identity()
+"""What an extractor that found nothing returns: one shared object, not one per request."""
+
+
+def _identity(user_id: str | None, org_id: str | None, session_id: str | None) -> Identity:
+    if user_id is None and org_id is None and session_id is None:
+        return NOBODY
+    return Identity(user_id, org_id, session_id)
+
+
 class IdentityExtractor(Protocol):
     """Anything with this method can be passed in ``RequestOptions(identity=...)``."""
 
@@ -52,10 +62,12 @@ class FromHeaders:
         self._names = tuple(header.lower().encode("latin-1") for header in (user, org, session))
 
     def extract(self, scope: MutableMapping[str, Any], headers: Headers) -> Identity:
-        user, org, session = self._names
-        return Identity(
-            _clean(headers.get(user)), _clean(headers.get(org)), _clean(headers.get(session))
-        )
+        get = headers.get
+        user_name, org_name, session_name = self._names
+        user, org, session = get(user_name), get(org_name), get(session_name)
+        if user is None and org is None and session is None:
+            return NOBODY  # most requests of most apps: no cleaning, no object
+        return _identity(_clean(user), _clean(org), _clean(session))
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,20 +83,20 @@ class FromJwtClaims:
     session: str = "sid"
 
     def extract(self, scope: MutableMapping[str, Any], headers: Headers) -> Identity:
-        authorization = headers.get(b"authorization", b"")
-        if authorization[:7].lower() != b"bearer ":
-            return Identity()
+        authorization = headers.get(b"authorization")
+        if authorization is None or authorization[:7].lower() != b"bearer ":
+            return NOBODY
         parts = authorization[7:].strip().split(b".")
         if len(parts) != 3:
-            return Identity()
+            return NOBODY
         try:
             padded = parts[1] + b"=" * (-len(parts[1]) % 4)
             claims = json.loads(base64.urlsafe_b64decode(padded))
         except (binascii.Error, ValueError):
-            return Identity()
+            return NOBODY
         if not isinstance(claims, dict):
-            return Identity()
-        return Identity(
+            return NOBODY
+        return _identity(
             _clean(claims.get(self.user)),
             _clean(claims.get(self.org)),
             _clean(claims.get(self.session)),
@@ -104,8 +116,10 @@ class FromRequestState:
     session: str = "session_id"
 
     def extract(self, scope: MutableMapping[str, Any], headers: Headers) -> Identity:
-        state = scope.get("state") or {}
-        return Identity(
+        state = scope.get("state")
+        if not state:
+            return NOBODY
+        return _identity(
             _clean(state.get(self.user)),
             _clean(state.get(self.org)),
             _clean(state.get(self.session)),
@@ -140,7 +154,7 @@ class FromCallable:
         self._user, self._org, self._session = user, org, session
 
     def extract(self, scope: MutableMapping[str, Any], headers: Headers) -> Identity:
-        return Identity(
+        return _identity(
             _clean(self._user(scope)) if self._user is not None else None,
             _clean(self._org(scope)) if self._org is not None else None,
             _clean(self._session(scope)) if self._session is not None else None,
@@ -153,7 +167,9 @@ def identify(
     user = org = session = None
     for extractor in extractors:
         found = extractor.extract(scope, headers)
+        if found is NOBODY:
+            continue
         user, org, session = user or found.user_id, org or found.org_id, session or found.session_id
         if user and org and session:
             break
-    return Identity(user, org, session)
+    return _identity(user, org, session)
