@@ -16,7 +16,6 @@ from typing import Any, assert_never
 
 from sqlalchemy import (
     ColumnCollection,
-    ColumnElement,
     String,
     bindparam,
     func,
@@ -96,15 +95,9 @@ def _insert(dialect: Dialect) -> Insert:
             assert_never(dialect)
 
 
-def _lock_order(dialect: Dialect) -> list[ColumnElement[Any]]:
-    # Byte order ("C") equals Python's code-point order, so locks follow the sorted batch keys.
-    match dialect:
-        case Dialect.POSTGRESQL:
-            return [c.collate("C") if isinstance(c.type, String) else c for c in _KEY_COLUMNS]
-        case Dialect.SQLITE:
-            return []  # BEGIN IMMEDIATE already serialises writers
-        case _:
-            assert_never(dialect)
+# Byte order ("C") equals Python's code-point order, so PostgreSQL's row locks follow the sorted
+# batch keys, one global order across writers. (SQLite's BEGIN IMMEDIATE serialises writers.)
+_LOCK_ORDER = [c.collate("C") if isinstance(c.type, String) else c for c in _KEY_COLUMNS]
 
 
 _VALUES = (
@@ -160,19 +153,47 @@ def merge_rollups(
         )
     if not sketched:
         return
-    insert, order = _insert(dialect), _lock_order(dialect)
+    insert = _insert(dialect)
     for chunk in _chunks(sketched):
         connection.execute(insert, [_empty_row(key) for key in chunk])
-        query = select(*_KEY_COLUMNS, *(rollups.c[name] for name in _VALUES)).where(
-            tuple_(*_KEY_COLUMNS).in_([_plain(key) for key in chunk])
-        )
-        if order:
-            query = query.order_by(*order).with_for_update()
-        merged = []
-        for row in connection.execute(query):
-            key = RollupKey(Level(row[0]), row[1], row[2], row[3], Dimension(row[4]), row[5])
-            merged.append(_merged_row(key, row[6:], deltas[key]))
+        merged = [
+            _merged_row(key, stored, deltas[key])
+            for key, stored in _stored_rollups(connection, dialect, chunk)
+        ]
         _executemany_sql(driver, _REPLACE.format(table=rollups.name, mark=marker), merged)
+
+
+def _stored_rollups(
+    connection: Connection, dialect: Dialect, keys: list[RollupKey]
+) -> Iterator[tuple[RollupKey, Sequence[Any]]]:
+    """The stored values of ``keys`` (which all exist), locked on PostgreSQL in key order."""
+    match dialect:
+        case Dialect.SQLITE:
+            # One indexed lookup per key: SQLite answers a row-value IN over many keys by scanning
+            # the whole table, which made every flush slower as rollups accumulated.
+            cursor = driver_connection(connection).cursor()
+            try:
+                for key in keys:
+                    yield key, cursor.execute(_READ_ONE, _plain(key)).fetchone()
+            finally:
+                cursor.close()
+        case Dialect.POSTGRESQL:
+            query = (
+                select(*_KEY_COLUMNS, *(rollups.c[name] for name in _VALUES))
+                .where(tuple_(*_KEY_COLUMNS).in_([_plain(key) for key in keys]))
+                .order_by(*_LOCK_ORDER)
+                .with_for_update()
+            )
+            for row in connection.execute(query):
+                key = RollupKey(Level(row[0]), row[1], row[2], row[3], Dimension(row[4]), row[5])
+                yield key, row[6:]
+        case _:
+            assert_never(dialect)
+
+
+_READ_ONE = f"SELECT {', '.join(_VALUES)} FROM {rollups.name} WHERE " + " AND ".join(
+    f"{name} = ?" for name in _KEY_COLUMN_NAMES
+)
 
 
 _ADD_SUMS = (
