@@ -109,6 +109,8 @@ def test_pagination_walks_every_span_once(client: TestClient, store: SqlStore) -
         ("/api/v1/overview?from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z", 400, "400 days"),
         ("/api/v1/overview?range=1h&from=2026-01-01T00:00:00Z", 400, "not both"),
         ("/api/v1/overview?to=0.5", 422, "ISO 8601"),
+        ("/api/v1/logs?to=0001-01-01T00:00:00Z", 400, "year 1"),
+        ("/api/v1/overview?range=7d&to=0001-01-03T00:00:00Z", 400, "year 1"),
         ("/api/v1/sessions/unknown", 404, "no session"),
         ("/api/v1/traces/0123", 400, "32 lowercase"),
         (f"/api/v1/traces/{'0' * 31}1", 404, "no trace"),

@@ -64,7 +64,11 @@ def time_range(
     if range_ is not None and start is not None:
         raise QueryError("give either 'range' or 'from', not both")
     end = end or datetime.now(UTC)
-    start = start or end - (range_ or RangeName.HOUR).duration
+    if start is None:
+        try:
+            start = end - (range_ or RangeName.HOUR).duration
+        except OverflowError:
+            raise QueryError("that range would start before year 1: give a later 'to'") from None
     if end - start > MAX_RANGE:
         raise QueryError(f"a time range may span at most {MAX_RANGE.days} days")
     return TimeRange(start, end)
