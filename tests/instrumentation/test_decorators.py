@@ -9,7 +9,7 @@ from watchkeeper.config import load_settings
 from watchkeeper.instrumentation.decorators import agent, integration, monitor, tool
 from watchkeeper.instrumentation.validation import MinimumScore, validators
 from watchkeeper.recording.default import set_recorder
-from watchkeeper.recording.model import SpanKind, SpanStatus
+from watchkeeper.recording.model import Span, SpanKind, SpanStatus
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.testing import MemorySink
 from watchkeeper.testing.plugin import RecorderUnderTest
@@ -83,6 +83,85 @@ def test_a_generator_left_early_is_not_an_error(watchkeeper_recorder: RecorderUn
     for page in pages():
         if page == 2:
             break
+    (span,) = watchkeeper_recorder.recorded_spans()
+    assert span.status is SpanStatus.OK
+
+
+def test_a_generator_s_span_is_current_only_while_its_own_code_runs(
+    watchkeeper_recorder: RecorderUnderTest,
+) -> None:
+    recorder = watchkeeper_recorder
+
+    @monitor("chunks", recorder=recorder)
+    def chunks() -> Iterator[int]:
+        for number in range(2):
+            with monitor("fetch chunk", recorder=recorder):
+                pass
+            with monitor("held across a yield", recorder=recorder):
+                yield number
+                with monitor("after resuming", recorder=recorder):
+                    pass
+
+    @monitor("tokens", recorder=recorder)
+    async def tokens() -> AsyncIterator[int]:
+        for number in range(2):
+            await asyncio.sleep(0)
+            with monitor("next token", recorder=recorder):
+                yield number
+
+    async def consume() -> None:
+        with recorder.span("stream request"):
+            async for _ in tokens():
+                with monitor("send to client", recorder=recorder):
+                    await asyncio.sleep(0)
+
+    with recorder.span("request"):
+        for _ in chunks():
+            with monitor("use chunk", recorder=recorder):
+                pass
+    asyncio.run(consume())
+
+    spans = recorder.recorded_spans()
+    by_name: dict[str, list[Span]] = {}
+    for span in spans:
+        by_name.setdefault(span.name, []).append(span)
+    ((request,),) = (by_name["request"],)
+    ((generator,),) = (by_name["chunks"],)
+    assert generator.parent_id == request.span_id
+    # The caller's work between steps belongs to the caller, not to the generator.
+    assert {span.parent_id for span in by_name["use chunk"]} == {request.span_id}
+    # The generator's own work, even after it resumed inside a span it held, is its own.
+    assert {span.parent_id for span in by_name["fetch chunk"]} == {generator.span_id}
+    assert {span.parent_id for span in by_name["held across a yield"]} == {generator.span_id}
+    held = {span.span_id for span in by_name["held across a yield"]}
+    assert {span.parent_id for span in by_name["after resuming"]} <= held
+    assert len(by_name["after resuming"]) == 2
+    ((stream_request,),) = (by_name["stream request"],)
+    ((stream,),) = (by_name["tokens"],)
+    assert stream.parent_id == stream_request.span_id
+    assert {span.parent_id for span in by_name["send to client"]} == {stream_request.span_id}
+    assert {span.parent_id for span in by_name["next token"]} == {stream.span_id}
+
+
+def test_a_generator_closed_early_ends_its_span_once(
+    watchkeeper_recorder: RecorderUnderTest,
+) -> None:
+    @monitor("tokens", recorder=watchkeeper_recorder)
+    async def tokens() -> AsyncIterator[int]:
+        for number in range(10):
+            yield number
+
+    async def first_two() -> list[int]:
+        taken = []
+        stream = tokens()
+        async for number in stream:
+            taken.append(number)
+            if number == 1:
+                break
+        await stream.aclose()  # type: ignore[attr-defined]
+        return taken
+
+    assert asyncio.run(first_two()) == [0, 1]
     (span,) = watchkeeper_recorder.recorded_spans()
     assert span.status is SpanStatus.OK
 

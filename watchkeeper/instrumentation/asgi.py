@@ -125,7 +125,12 @@ class WatchkeeperMiddleware:
                     *message.get("headers", ()),
                     (self._trace_header, b"%032x" % span.trace_id),
                 ]
-            elif message["type"] == "http.response.body":
+                if _without_body(state.status, scope):
+                    # The headers are the whole response: the client may have it before any
+                    # (empty) body message, so the span is closed now, for the same promise.
+                    state.finished = True
+                    self._close(span, scope, state)
+            elif message["type"] == "http.response.body" and not state.finished:
                 state.response_bytes += len(message.get("body", b""))
                 if not message.get("more_body", False):
                     # Timed to the last byte the app produced: a stream ends here, not when the
@@ -210,6 +215,11 @@ class WatchkeeperMiddleware:
             span.end()
         except Exception as error:
             self.recorder.report_internal_error("finishing a request span", error)
+
+
+def _without_body(status: int, scope: Scope) -> bool:
+    """A response HTTP forbids a body for (RFC 9110): 1xx, 204, 304, and any answer to HEAD."""
+    return status < 200 or status in (204, 304) or scope.get("method") == "HEAD"
 
 
 class _Exchange:

@@ -1,7 +1,8 @@
 """``integration``, ``monitor``, ``tool`` and ``agent``: context managers and decorators.
 
 All four are one wrapper with a different span kind. Each works around sync and async functions
-and (for ``monitor``) sync and async generators, whose span covers the whole iteration. The
+and (for ``monitor``) sync and async generators, whose span covers the whole iteration but is
+the current span only while the generator's own code runs, never the caller's between steps. The
 user's code always runs and its result or exception passes through unchanged; if recording
 itself fails, the failure is contained and the code runs unrecorded.
 """
@@ -10,7 +11,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterator,
+)
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast, overload
@@ -94,10 +102,14 @@ class Recorded:
         self._close(span, parent, exc)
 
     @contextmanager
-    def _recording(self) -> Iterator[ActiveSpan]:
-        """One call's span, held in locals: a decorator's calls may run concurrently."""
+    def _recording(self, current: bool = True) -> Iterator[ActiveSpan]:
+        """One call's span, held in locals: a decorator's calls may run concurrently.
+
+        ``current=False`` leaves the span out of the context: a generator's span is made current
+        by :func:`_stepped` only while the generator's own code runs.
+        """
         parent = current_span.get()
-        span = self._open()
+        span = self._open(current)
         try:
             yield span
         except GeneratorExit:
@@ -109,11 +121,12 @@ class Recorded:
             raise
         self._close(span, parent, None)
 
-    def _open(self) -> ActiveSpan:
+    def _open(self, current: bool = True) -> ActiveSpan:
         recorder = self.recorder
         name = self.name or ""
         try:
-            return recorder.span(name, self.kind, self.operation).__enter__()
+            span = recorder.span(name, self.kind, self.operation)
+            return span.__enter__() if current else span
         except Exception as error:
             recorder.report_internal_error(f"opening the span {name!r}", error)
             return ActiveSpan(_discard, self.kind, name, self.operation, None)
@@ -185,9 +198,10 @@ class Recorded:
 
     def _generator(self, function: Callable[P, Iterator[Any]]) -> Callable[P, Iterator[Any]]:
         @functools.wraps(function)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> Iterator[Any]:
-            with self._recording():
-                yield from function(*args, **kwargs)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> Generator[Any, Any, Any]:
+            with self._recording(current=False) as span:
+                generator = cast(Generator[Any, Any, Any], function(*args, **kwargs))
+                return (yield from _stepped(generator, span))
 
         return wrapper
 
@@ -196,11 +210,79 @@ class Recorded:
     ) -> Callable[P, AsyncIterator[Any]]:
         @functools.wraps(function)
         async def wrapper(*args: P.args, **kwargs: P.kwargs) -> AsyncIterator[Any]:
-            with self._recording():
-                async for item in function(*args, **kwargs):
-                    yield item
+            with self._recording(current=False) as span:
+                generator = cast(AsyncGenerator[Any, Any], function(*args, **kwargs))
+                inside = span  # what is current in the generator's own code (see _stepped)
+                step: Callable[[Any], Awaitable[Any]] = generator.asend
+                value: Any = None
+                while True:
+                    with _current(inside) as now:
+                        try:
+                            item = await step(value)
+                        except StopAsyncIteration:
+                            return
+                    inside = now.span
+                    try:
+                        value, step = (yield item), generator.asend
+                    except GeneratorExit:
+                        with _current(inside):
+                            await generator.aclose()
+                        raise
+                    except BaseException as error:
+                        value, step = error, generator.athrow
 
         return wrapper
+
+
+class _Current:
+    """The span current inside a generator; whatever its own code left current when it paused."""
+
+    __slots__ = ("span",)
+
+    def __init__(self, span: ActiveSpan) -> None:
+        self.span = span
+
+
+@contextmanager
+def _current(span: ActiveSpan) -> Iterator[_Current]:
+    """Make ``span`` current for one step of a generator, then give the caller back its own.
+
+    Afterwards ``.span`` is what the step left current (a span the generator opened and holds
+    across its ``yield``), which the next step must see again.
+    """
+    now = _Current(span)
+    token = current_span.set(span)
+    try:
+        yield now
+    finally:
+        now.span = current_span.get() or span
+        current_span.reset(token)
+
+
+def _stepped(generator: Generator[Any, Any, Any], span: ActiveSpan) -> Generator[Any, Any, Any]:
+    """Run ``generator`` with ``span`` current only while its own code runs.
+
+    The caller's code between two steps keeps its own current span, so the spans it opens there
+    are not made children of the generator's. (The async wrapper does the same with awaits.)
+    """
+    inside = span
+    step: Callable[[Any], Any] = generator.send
+    value: Any = None
+    while True:
+        with _current(inside) as now:
+            try:
+                item = step(value)
+            except StopIteration as stop:
+                return stop.value
+        inside = now.span
+        try:
+            value, step = (yield item), generator.send
+        except GeneratorExit:
+            with _current(inside):
+                generator.close()
+            raise
+        except BaseException as error:
+            value, step = error, generator.throw
 
 
 def integration(
