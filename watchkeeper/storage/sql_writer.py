@@ -146,11 +146,18 @@ def merge_rollups(
     driver = driver_connection(connection)
     marker = _marker(dialect)
     if additive:
-        _executemany_sql(
-            driver,
-            _ADD_SUMS.format(table=rollups.name, marks=", ".join([marker] * 14)),
-            [_plain(key) + _sums(deltas[key]) + (None,) for key in additive],
-        )
+        rows = [_plain(key) + _sums(deltas[key]) for key in additive]
+        match dialect:
+            case Dialect.SQLITE:
+                _executemany_sql(driver, _ADD_SUMS_SQLITE, rows)
+            case Dialect.POSTGRESQL:
+                # One statement over arrays, a column each: executemany costs a round trip of
+                # parameter handling per key, and a batch has thousands of per-user keys.
+                columns = [list(column) for column in zip(*rows, strict=True)]
+                with driver.cursor() as cursor:
+                    cursor.execute(_ADD_SUMS_POSTGRESQL, columns)
+            case _:
+                assert_never(dialect)
     if not sketched:
         return
     insert = _insert(dialect)
@@ -196,16 +203,29 @@ _READ_ONE = f"SELECT {', '.join(_VALUES)} FROM {rollups.name} WHERE " + " AND ".
 )
 
 
-_ADD_SUMS = (
-    "INSERT INTO {table} (level, bucket, kind, name, dimension, value, count, errors, "
-    "input_tokens, output_tokens, cost, cost_unknown, duration_sum, sketch) VALUES ({marks}) "
+_SUM_COLUMNS = (
+    "level, bucket, kind, name, dimension, value, count, errors, input_tokens, output_tokens, "
+    "cost, cost_unknown, duration_sum"
+)
+_T = rollups.name
+_ADD_ON_CONFLICT = (
     "ON CONFLICT (level, bucket, kind, name, dimension, value) DO UPDATE SET "
-    "count = {table}.count + excluded.count, errors = {table}.errors + excluded.errors, "
-    "input_tokens = {table}.input_tokens + excluded.input_tokens, "
-    "output_tokens = {table}.output_tokens + excluded.output_tokens, "
-    "cost = {table}.cost + excluded.cost, "
-    "cost_unknown = {table}.cost_unknown + excluded.cost_unknown, "
-    "duration_sum = {table}.duration_sum + excluded.duration_sum"
+    f"count = {_T}.count + excluded.count, errors = {_T}.errors + excluded.errors, "
+    f"input_tokens = {_T}.input_tokens + excluded.input_tokens, "
+    f"output_tokens = {_T}.output_tokens + excluded.output_tokens, "
+    f"cost = {_T}.cost + excluded.cost, cost_unknown = {_T}.cost_unknown + excluded.cost_unknown, "
+    f"duration_sum = {_T}.duration_sum + excluded.duration_sum"
+)
+_ADD_SUMS_SQLITE = (
+    f"INSERT INTO {rollups.name} ({_SUM_COLUMNS}) VALUES ({', '.join('?' * 13)}) "
+    + _ADD_ON_CONFLICT
+)
+# unnest keeps the arrays' (sorted) order, so rows are locked in the global key order.
+_ADD_SUMS_POSTGRESQL = (
+    f"INSERT INTO {rollups.name} ({_SUM_COLUMNS}) SELECT * FROM unnest("
+    "%s::text[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], "
+    "%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::float8[], %s::bigint[], "
+    "%s::float8[]) " + _ADD_ON_CONFLICT
 )
 _REPLACE = (
     "UPDATE {table} SET count = {mark}, errors = {mark}, input_tokens = {mark}, "
