@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 
 import pytest
 
@@ -11,6 +11,7 @@ from watchkeeper.instrumentation.validation import MinimumScore, validators
 from watchkeeper.recording.default import set_recorder
 from watchkeeper.recording.model import Span, SpanKind, SpanStatus
 from watchkeeper.recording.recorder import Recorder
+from watchkeeper.recording.spans import current_span
 from watchkeeper.testing import MemorySink
 from watchkeeper.testing.plugin import RecorderUnderTest
 
@@ -164,6 +165,73 @@ def test_a_generator_closed_early_ends_its_span_once(
     assert asyncio.run(first_two()) == [0, 1]
     (span,) = watchkeeper_recorder.recorded_spans()
     assert span.status is SpanStatus.OK
+
+
+def test_a_generator_s_error_passes_through_and_is_recorded_on_its_span(
+    watchkeeper_recorder: RecorderUnderTest,
+) -> None:
+    page_error, token_error = ConnectionError("page feed down"), TimeoutError("stream stalled")
+
+    @monitor("pages", recorder=watchkeeper_recorder)
+    def pages() -> Iterator[int]:
+        yield 1
+        raise page_error
+
+    @monitor("tokens", recorder=watchkeeper_recorder)
+    async def tokens() -> AsyncIterator[int]:
+        yield 1
+        raise token_error
+
+    async def all_tokens() -> list[int]:
+        return [token async for token in tokens()]
+
+    with pytest.raises(ConnectionError) as page_raised:
+        list(pages())
+    with pytest.raises(TimeoutError) as token_raised:
+        asyncio.run(all_tokens())
+    assert (page_raised.value, token_raised.value) == (page_error, token_error)
+    assert current_span.get() is None
+    spans = {span.name: span for span in watchkeeper_recorder.recorded_spans()}
+    assert {name: (span.status, span.error_type) for name, span in spans.items()} == {
+        "pages": (SpanStatus.ERROR, "ConnectionError"),
+        "tokens": (SpanStatus.ERROR, "TimeoutError"),
+    }
+
+
+def test_what_the_caller_throws_into_a_generator_reaches_its_code(
+    watchkeeper_recorder: RecorderUnderTest,
+) -> None:
+    @monitor("pages", recorder=watchkeeper_recorder)
+    def pages() -> Generator[str, None, None]:
+        try:
+            yield "first"
+        except TimeoutError:
+            yield "retried"
+
+    @monitor("tokens", recorder=watchkeeper_recorder)
+    async def tokens() -> AsyncGenerator[str, None]:
+        try:
+            yield "first"
+        except TimeoutError:
+            yield "retried"
+
+    async def retried_token() -> str:
+        stream = tokens()
+        await anext(stream)
+        retried = await stream.athrow(TimeoutError())
+        await stream.aclose()
+        return retried
+
+    stream = pages()
+    next(stream)
+    assert stream.throw(TimeoutError()) == "retried"
+    stream.close()
+    assert asyncio.run(retried_token()) == "retried"
+    spans = watchkeeper_recorder.recorded_spans()
+    assert sorted((span.name, span.status) for span in spans) == [
+        ("pages", SpanStatus.OK),
+        ("tokens", SpanStatus.OK),
+    ]
 
 
 def test_errors_pass_through_unchanged_and_are_recorded(

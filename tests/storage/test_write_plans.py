@@ -12,6 +12,8 @@ from tests.support.stores import T0, StoreTarget, batch_of, span
 from watchkeeper.storage import migrate
 from watchkeeper.storage.sql_store import SqlStore
 
+_WHOLE_KEY_SEEK = "(level=? AND bucket=? AND kind=? AND name=? AND dimension=? AND value=?)"
+
 
 def test_merging_rollups_reads_each_key_through_the_index(tmp_path: Path) -> None:
     engine = StoreTarget(f"sqlite:///{tmp_path / 'plans.db'}").engine()
@@ -37,5 +39,7 @@ def test_merging_rollups_reads_each_key_through_the_index(tmp_path: Path) -> Non
                     str(row[-1]) for row in connection.execute(f"EXPLAIN QUERY PLAN {sql}")
                 )
                 assert "SCAN wk_rollups" not in plan, (sql, plan)
+                # A seek on the whole key, not a range of the (dimension, level, bucket) index.
+                assert _WHOLE_KEY_SEEK in plan, (sql, plan)
     finally:
         store.close()
