@@ -5,19 +5,41 @@ to their last byte. The span is named after the matched route template (see :mod
 so ``/api/users/42`` and ``/api/users/43`` are one name; unmatched paths all share
 :data:`~watchkeeper.recording.attributes.UNMATCHED_ROUTE`. Exceptions are recorded and
 re-raised as the same object. Recording failures are contained and never reach the app.
+
+This runs on every request, and a hello-world endpoint's own work is only some ten times what
+it costs, so it makes as few calls and objects per request as it can: whatever depends only on
+the options is worked out once, in ``__init__``, and identity extractors are skipped for
+requests they are known to find nobody in.
 """
 
 from __future__ import annotations
 
+import time
 import traceback
-from collections.abc import Awaitable, Callable, MutableMapping
+from binascii import hexlify
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
-from watchkeeper.instrumentation.identity import NOBODY, IdentityExtractor, identify
+from watchkeeper.instrumentation.identity import (
+    NOBODY,
+    IdentityExtractor,
+    headers_read,
+    identify,
+    only_state_read,
+)
 from watchkeeper.instrumentation.options import RequestOptions
 from watchkeeper.instrumentation.routes import RouteNames
 from watchkeeper.instrumentation.traceparent import parse_traceparent
-from watchkeeper.recording import attributes
+from watchkeeper.recording.attributes import (
+    CLIENT,
+    METHOD,
+    REQUEST_SIZE,
+    RESPONSE_SIZE,
+    STACK,
+    STATUS_CODE,
+    TIME_TO_FIRST_BYTE,
+    UNMATCHED_ROUTE,
+)
 from watchkeeper.recording.model import SpanKind, SpanStatus
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.recording.spans import ActiveSpan
@@ -27,11 +49,26 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Headers = dict[bytes, bytes]
 
 STACK_LIMIT = 8_000
 SERVER_ERROR = 500
 MESSAGES_IN = "messages_in"
 MESSAGES_OUT = "messages_out"
+
+TRACEPARENT = b"traceparent"
+CONTENT_LENGTH = b"content-length"
+TRANSFER_ENCODING = b"transfer-encoding"
+# HTTP/1.x frames a request body with one of these two headers, so without them there is none.
+# HTTP/2 and later frame it themselves: there a body may come without either.
+FRAMED_BY_HEADERS = ("1.1", "1.0")
+
+# Enum members as module constants: reading SpanKind.REQUEST costs ten times as much.
+REQUEST = SpanKind.REQUEST
+WEBSOCKET = SpanKind.WEBSOCKET
+ERROR = SpanStatus.ERROR
+
+_perf_counter = time.perf_counter
 
 
 class WatchkeeperMiddleware:
@@ -42,42 +79,73 @@ class WatchkeeperMiddleware:
         self._trace_header = options.trace_header.lower().encode("latin-1")
         self._excluded = tuple(prefix.rstrip("/") for prefix in options.exclude_paths if prefix)
         self._route_names = RouteNames()
+        self._identity = options.identity
+        self._late_identity = options.late_identity
+        # With only header extractors (the default), a request with none of their headers is
+        # nobody's: then just the few headers read here are picked out of the request's, and
+        # the extractors are not called. Other extractors get all headers, every request.
+        self._identity_headers = headers_read(options.identity)
+        self._wanted = (
+            None
+            if self._identity_headers is None
+            else self._identity_headers | {TRACEPARENT, CONTENT_LENGTH, TRANSFER_ENCODING}
+        )
+        # Likewise the default late extractor finds nobody where the app stored no state.
+        self._late_needs_state = only_state_read(options.late_identity)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if (
-            kind not in ("http", "websocket")
-            or not self.recorder.enabled
-            or self._is_excluded(scope["path"])
-        ):
-            await self.app(scope, receive, send)
-            return
-        opened = self._open(scope, SpanKind.REQUEST if kind == "http" else SpanKind.WEBSOCKET)
-        if opened is None:
-            await self.app(scope, receive, send)
-        elif kind == "http":
-            await self._http(opened[0], opened[1], scope, receive, send)
-        else:
-            await self._websocket(opened[0], scope, receive, send)
+        if kind == "http":
+            opened = self._open(scope, REQUEST)
+            if opened is not None:
+                span, headers = opened
+                await self._http(span, headers, scope, receive, send)
+                return
+        elif kind == "websocket":
+            opened = self._open(scope, WEBSOCKET)
+            if opened is not None:
+                await self._websocket(opened[0], scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
     def _is_excluded(self, path: str) -> bool:
-        if not path.startswith(self._excluded):
-            return False
         # Whole path segments only: excluding /health must not hide /healthcare.
         return any(
             path.startswith(prefix) and path[len(prefix) : len(prefix) + 1] in ("", "/")
             for prefix in self._excluded
         )
 
-    def _open(self, scope: Scope, kind: SpanKind) -> tuple[ActiveSpan, dict[bytes, bytes]] | None:
+    def _open(self, scope: Scope, kind: SpanKind) -> tuple[ActiveSpan, Headers] | None:
+        """The request's span, entered, and the headers read here; ``None``: not recorded."""
+        path = scope["path"]
+        # startswith() with the whole tuple first: one C call clears almost every request.
+        if not self.recorder.enabled or (
+            path.startswith(self._excluded) and self._is_excluded(path)
+        ):
+            return None
         try:
-            headers = dict(scope["headers"])
-            trace_id, parent_id = parse_traceparent(headers.get(b"traceparent"))
-            span = self.recorder.span(attributes.UNMATCHED_ROUTE, kind, None, trace_id, parent_id)
+            wanted = self._wanted
+            if wanted is None:
+                headers = dict(scope["headers"])
+            else:
+                # One pass in Python, keeping the last of a repeated header as dict() does, is
+                # cheaper than building the whole dict in C and then looking names up in it.
+                headers = {}
+                for name, value in scope["headers"]:
+                    if name in wanted:
+                        headers[name] = value
+            traceparent = headers.get(TRACEPARENT)
+            if traceparent is None:
+                span = self.recorder.span(UNMATCHED_ROUTE, kind)
+            else:
+                trace_id, parent_id = parse_traceparent(traceparent)
+                span = self.recorder.span(UNMATCHED_ROUTE, kind, None, trace_id, parent_id)
         except Exception as error:
             self.recorder.report_internal_error("starting a request span", error)
             return None
-        self._identify(span, self.options.identity, scope, headers)
+        known = self._identity_headers
+        if known is None or (headers and not known.isdisjoint(headers)):
+            self._identify(span, self._identity, scope, headers)
         return span.__enter__(), headers
 
     def _identify(
@@ -85,7 +153,7 @@ class WatchkeeperMiddleware:
         span: ActiveSpan,
         extractors: tuple[IdentityExtractor, ...],
         scope: Scope,
-        headers: dict[bytes, bytes],
+        headers: Mapping[bytes, bytes],
     ) -> None:
         try:
             found = identify(extractors, scope, headers)
@@ -96,75 +164,99 @@ class WatchkeeperMiddleware:
             self.recorder.report_internal_error("reading who a request is for", error)
 
     async def _http(
-        self,
-        span: ActiveSpan,
-        headers: dict[bytes, bytes],
-        scope: Scope,
-        receive: Receive,
-        send: Send,
+        self, span: ActiveSpan, headers: Headers, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        state = _Exchange(scope.get("root_path", ""))
-        declared = headers.get(b"content-length")
+        started = _perf_counter()
+        root_path = scope.get("root_path", "")
+        # The span's attributes double as the request's running state: nothing to copy at the end.
+        values: dict[str, Any] = {
+            METHOD: scope.get("method"),
+            STATUS_CODE: 0,
+            REQUEST_SIZE: 0,
+            RESPONSE_SIZE: 0,
+        }
+        declared = headers.get(CONTENT_LENGTH)
         if declared is not None and declared.isdigit():
             # Known without reading the body, so also when the endpoint never reads it.
-            state.request_bytes = int(declared)
-            app_receive = receive
-        else:
-            server_receive = receive
+            values[REQUEST_SIZE] = int(declared)
+        elif (
+            declared is not None
+            or TRANSFER_ENCODING in headers
+            or scope.get("http_version") not in FRAMED_BY_HEADERS
+        ):
+            # A body of unknown size may come: counted as the app reads it. Not for most requests
+            # (an HTTP/1.x GET, with neither header, has no body), which so need no wrapper.
+            receive = _counting_body(receive, values)
+        finished = False
 
-            async def app_receive() -> Message:
-                message = await server_receive()
-                state.request_bytes += len(message.get("body", b""))
-                return message
-
-        async def send_timed(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                state.status = message["status"]
-                state.first_byte = span.elapsed()
-                message["headers"] = [
-                    *message.get("headers", ()),
-                    (self._trace_header, b"%032x" % span.trace_id),
-                ]
-                if _without_body(state.status, scope):
-                    # The headers are the whole response: the client may have it before any
-                    # (empty) body message, so the span is closed now, for the same promise.
-                    state.finished = True
-                    self._close(span, scope, state)
-            elif message["type"] == "http.response.body" and not state.finished:
-                state.response_bytes += len(message.get("body", b""))
-                if not message.get("more_body", False):
-                    # Timed to the last byte the app produced: a stream ends here, not when the
-                    # endpoint returned its response object. Closed before the server sends it,
-                    # so the span is recorded before the client can have the whole response.
-                    state.finished = True
-                    self._close(span, scope, state)
-            await send(message)
+        # The one function made per request (but for body counting). Not a coroutine: it hands
+        # back the server's own awaitable, so a message sent costs no coroutine of ours.
+        def send_timed(message: Message) -> Awaitable[None]:
+            nonlocal finished
+            # try costs nothing until something raises (3.11): a malformed message is the
+            # server's to reject, not a reason for recording to raise into the app.
+            try:
+                kind = message["type"]
+                if kind == "http.response.body":
+                    if finished:  # a response without a body, closed at its start
+                        return send(message)
+                    values[RESPONSE_SIZE] += len(message.get("body", b""))
+                    if not message.get("more_body", False):
+                        # Timed to the last byte the app produced: a stream ends here, not when the
+                        # endpoint returned its response object. Closed before the server sends it,
+                        # so the span is recorded before the client can have the whole response.
+                        finished = True
+                        self._close(span, scope, root_path, values)
+                elif kind == "http.response.start":
+                    values[TIME_TO_FIRST_BYTE] = _perf_counter() - started
+                    status = values[STATUS_CODE] = message["status"]
+                    if status >= SERVER_ERROR:
+                        span.status = ERROR
+                    trace_id = span.trace_id
+                    try:
+                        # Two C calls: cheaper than b"%032x" formatting of a 128-bit int.
+                        hex_id = hexlify(trace_id.to_bytes(16))
+                    except OverflowError:  # not a 128-bit id (a hand-made parent's): as it is
+                        hex_id = b"%032x" % trace_id
+                    # A new list: the app's may be shared between responses (a reused Response).
+                    message["headers"] = [*message.get("headers", ()), (self._trace_header, hex_id)]
+                    if _without_body(status, values[METHOD]):
+                        # The headers are the whole response: the client may have it before any
+                        # (empty) body message, so the span is closed now, for the same promise.
+                        finished = True
+                        self._close(span, scope, root_path, values)
+            except Exception as error:
+                self.recorder.report_internal_error("timing a response", error)
+            return send(message)
 
         try:
-            await self.app(scope, app_receive, send_timed)
+            await self.app(scope, receive, send_timed)
         except BaseException as error:
-            if not state.finished:
-                state.status = state.status or SERVER_ERROR
+            if not finished:
+                values[STATUS_CODE] = values[STATUS_CODE] or SERVER_ERROR
                 self._fail(span, error)
-                self._close(span, scope, state)
+                self._close(span, scope, root_path, values)
             raise
-        if not state.finished:  # the app returned without a final body: close what we have
-            self._close(span, scope, state)
+        if not finished:  # the app returned without a final body: close what we have
+            self._close(span, scope, root_path, values)
 
     async def _websocket(
         self, span: ActiveSpan, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        state = _Exchange(scope.get("root_path", ""))
+        root_path = scope.get("root_path", "")
+        messages_in = messages_out = 0
 
         async def receive_counting() -> Message:
+            nonlocal messages_in
             message = await receive()
             if message["type"] == "websocket.receive":
-                state.messages_in += 1
+                messages_in += 1
             return message
 
         async def send_counting(message: Message) -> None:
+            nonlocal messages_out
             if message["type"] == "websocket.send":
-                state.messages_out += 1
+                messages_out += 1
             await send(message)
 
         try:
@@ -173,75 +265,57 @@ class WatchkeeperMiddleware:
             self._fail(span, error)
             raise
         finally:
-            self._close(span, scope, state)
+            values = {
+                METHOD: "WS",
+                MESSAGES_IN: messages_in,
+                MESSAGES_OUT: messages_out,
+            }
+            self._close(span, scope, root_path, values)
 
     def _fail(self, span: ActiveSpan, error: BaseException) -> None:
         try:
             span.record_error(error)
             stack = "".join(traceback.format_exception(error))
-            span.set_attribute(attributes.STACK, stack[-STACK_LIMIT:])
+            span.set_attribute(STACK, stack[-STACK_LIMIT:])
         except Exception as internal:
             self.recorder.report_internal_error("recording a request's error", internal)
 
-    def _close(self, span: ActiveSpan, scope: Scope, state: _Exchange) -> None:
+    def _close(
+        self, span: ActiveSpan, scope: Scope, root_path: str, values: dict[str, Any]
+    ) -> None:
         try:
-            span.name = self._route_names.name(scope, state.root_path)
-            if span.user_id is None or span.org_id is None or span.session_id is None:
-                self._identify(span, self.options.late_identity, scope, {})
-            if scope["type"] == "http":
-                values: dict[str, Any] = {
-                    attributes.METHOD: scope.get("method"),
-                    attributes.STATUS_CODE: state.status,
-                    attributes.REQUEST_SIZE: state.request_bytes,
-                    attributes.RESPONSE_SIZE: state.response_bytes,
-                }
-                if state.first_byte is not None:
-                    values[attributes.TIME_TO_FIRST_BYTE] = state.first_byte
-                if state.status >= SERVER_ERROR:
-                    span.status = SpanStatus.ERROR
-            else:
-                values = {
-                    attributes.METHOD: "WS",
-                    MESSAGES_IN: state.messages_in,
-                    MESSAGES_OUT: state.messages_out,
-                }
+            span.name = self._route_names.name(scope, root_path)
+            late = self._late_identity
+            if (
+                late
+                and (scope.get("state") or not self._late_needs_state)
+                and (span.user_id is None or span.org_id is None or span.session_id is None)
+            ):
+                self._identify(span, late, scope, {})
             client = scope.get("client")
             if client:
-                values[attributes.CLIENT] = client[0]
+                values[CLIENT] = client[0]
             if span.attributes:
                 span.attributes.update(values)
             else:
                 span.attributes = values
-            span.end()
+            # __exit__ rather than end(), which only calls it: one call less, every request.
+            span.__exit__(None, None, None)
         except Exception as error:
             self.recorder.report_internal_error("finishing a request span", error)
 
 
-def _without_body(status: int, scope: Scope) -> bool:
+def _without_body(status: int, method: object) -> bool:
     """A response HTTP forbids a body for (RFC 9110): 1xx, 204, 304, and any answer to HEAD."""
-    return status < 200 or status in (204, 304) or scope.get("method") == "HEAD"
+    return status < 200 or status in (204, 304) or method == "HEAD"
 
 
-class _Exchange:
-    """What one request or connection has done so far; read when its span closes."""
+def _counting_body(receive: Receive, values: dict[str, Any]) -> Receive:
+    """``receive``, adding the size of each body chunk the app reads to the request's size."""
 
-    __slots__ = (
-        "finished",
-        "first_byte",
-        "messages_in",
-        "messages_out",
-        "request_bytes",
-        "response_bytes",
-        "root_path",
-        "status",
-    )
+    async def receive_counting() -> Message:
+        message = await receive()
+        values[REQUEST_SIZE] += len(message.get("body", b""))
+        return message
 
-    def __init__(self, root_path: str) -> None:
-        self.root_path = root_path
-        self.status = 0
-        self.first_byte: float | None = None
-        self.request_bytes = 0
-        self.response_bytes = 0
-        self.messages_in = 0
-        self.messages_out = 0
-        self.finished = False
+    return receive_counting

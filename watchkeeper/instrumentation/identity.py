@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 Headers = Mapping[bytes, bytes]
 MAX_ID_LENGTH = 256
+AUTHORIZATION = b"authorization"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,11 @@ class FromHeaders:
         # ASGI gives header names lower-cased as bytes: converted once here, not per request.
         self._names = tuple(header.lower().encode("latin-1") for header in (user, org, session))
 
+    @property
+    def header_names(self) -> tuple[bytes, ...]:
+        """The user, organisation and session header names, as ASGI spells them."""
+        return self._names
+
     def extract(self, scope: MutableMapping[str, Any], headers: Headers) -> Identity:
         get = headers.get
         user_name, org_name, session_name = self._names
@@ -83,7 +89,7 @@ class FromJwtClaims:
     session: str = "sid"
 
     def extract(self, scope: MutableMapping[str, Any], headers: Headers) -> Identity:
-        authorization = headers.get(b"authorization")
+        authorization = headers.get(AUTHORIZATION)
         if authorization is None or authorization[:7].lower() != b"bearer ":
             return NOBODY
         parts = authorization[7:].strip().split(b".")
@@ -119,11 +125,10 @@ class FromRequestState:
         state = scope.get("state")
         if not state:
             return NOBODY
-        return _identity(
-            _clean(state.get(self.user)),
-            _clean(state.get(self.org)),
-            _clean(state.get(self.session)),
-        )
+        user, org, session = state.get(self.user), state.get(self.org), state.get(self.session)
+        if user is None and org is None and session is None:
+            return NOBODY  # state the app keeps for other things: no cleaning, no object
+        return _identity(_clean(user), _clean(org), _clean(session))
 
 
 ScopeReader = Callable[[MutableMapping[str, Any]], str | None]
@@ -173,3 +178,32 @@ def identify(
         if user and org and session:
             break
     return _identity(user, org, session)
+
+
+def headers_read(extractors: Sequence[IdentityExtractor]) -> frozenset[bytes] | None:
+    """All that ``extractors`` read, if that is only request headers: these names; else ``None``.
+
+    Such extractors find nobody in a request that has none of these headers, so the middleware
+    need not call them then (most requests of most apps). Only Watchkeeper's own header and JWT
+    extractors are known to read nothing else: a subclass, or any other extractor, may read
+    anything in the scope, so it is always called.
+    """
+    names: set[bytes] = set()
+    for extractor in extractors:
+        if type(extractor) is FromHeaders:
+            names.update(extractor.header_names)
+        elif type(extractor) is FromJwtClaims:
+            names.add(AUTHORIZATION)
+        else:
+            return None
+    return frozenset(names)
+
+
+def only_state_read(extractors: Sequence[IdentityExtractor]) -> bool:
+    """Whether ``extractors`` read nothing but ``request.state``.
+
+    Such extractors find nobody in a request whose scope has no state, or an empty one (where
+    neither the app nor its lifespan stored anything), so the middleware need not call them then.
+    As with :func:`headers_read`, only Watchkeeper's own extractor is known to read nothing else.
+    """
+    return all(type(extractor) is FromRequestState for extractor in extractors)

@@ -37,13 +37,17 @@ class RouteNames:
         route = scope.get("route")
         if route is None:
             return self._resolved(scope, root_path)
-        mounted = scope.get("root_path", "")[len(root_path) :]
+        template = getattr(route, "path", None)
+        if not isinstance(template, str):
+            return UNMATCHED_ROUTE
+        routed_root: str = scope.get("root_path", "")
         if isinstance(route, Mount):
             # Still the mount: either a mounted app has no routes of its own (static files, a bare
             # ASGI app) and the mount names it, or none of the mounted app's routes matched.
-            return UNMATCHED_ROUTE if route.routes else mounted or route.path
-        template = getattr(route, "path", None)
-        return mounted + template if isinstance(template, str) else UNMATCHED_ROUTE
+            return UNMATCHED_ROUTE if route.routes else routed_root[len(root_path) :] or template
+        if routed_root == root_path:  # no mount on the way, as for most requests: nothing to add
+            return template
+        return routed_root[len(root_path) :] + template
 
     def _resolved(self, scope: Scope, root_path: str) -> str:
         key = (scope["type"], scope.get("method", ""), scope["path"])
