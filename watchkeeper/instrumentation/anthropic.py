@@ -12,7 +12,6 @@ from typing import Any
 
 from watchkeeper.instrumentation.llm import Integration, LLMCall
 from watchkeeper.instrumentation.patching import Patches
-from watchkeeper.instrumentation.propagation import recorded_by
 from watchkeeper.recording.default import get_recorder
 from watchkeeper.recording.recorder import Recorder
 
@@ -84,12 +83,8 @@ def _recorded(handler: _Messages, resource: Any, model: Any, request: Any) -> An
         call = _integration.call(resource, OPERATION, model)
         if call is None:
             return request()
-        try:
-            with recorded_by(call.span):
-                raw_stream = request()
-        except BaseException as error:
-            call.fail(error)
-            raise
+        with call.sending():
+            raw_stream = request()
         _integration.complete(handler, call, raw_stream)
         return raw_stream
 
@@ -102,12 +97,8 @@ def _recorded_async(handler: _Messages, resource: Any, model: Any, request: Any)
         call = _integration.call(resource, OPERATION, model)
         if call is None:
             return await request
-        try:
-            with recorded_by(call.span):
-                raw_stream = await request
-        except BaseException as error:
-            call.fail(error)
-            raise
+        with call.sending():
+            raw_stream = await request
         _integration.complete(handler, call, raw_stream)
         return raw_stream
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from watchkeeper.instrumentation.hosts import HostMap
@@ -69,6 +70,17 @@ class LLMCall:
             self.span.end()
         except Exception as internal:
             self.recorder.report_internal_error("recording an AI call's error", internal)
+
+    @contextmanager
+    def sending(self) -> Iterator[None]:
+        """While the client sends: the span is current for the HTTP layer, and an exception
+        from the client fails the call and goes on to the caller unchanged."""
+        try:
+            with recorded_by(self.span):
+                yield
+        except BaseException as error:
+            self.fail(error)
+            raise
 
     def end(self) -> None:
         self.span.end()
@@ -215,12 +227,8 @@ class Integration:
                 call = self.begin(handler, resource, kwargs)
                 if call is None:
                     return original(resource, *args, **kwargs)
-                try:
-                    with recorded_by(call.span):
-                        result = original(resource, *args, **kwargs)
-                except BaseException as error:
-                    call.fail(error)
-                    raise
+                with call.sending():
+                    result = original(resource, *args, **kwargs)
                 self.complete(handler, call, result)
                 return result
 
@@ -237,12 +245,8 @@ class Integration:
                 call = self.begin(handler, resource, kwargs)
                 if call is None:
                     return await original(resource, *args, **kwargs)
-                try:
-                    with recorded_by(call.span):
-                        result = await original(resource, *args, **kwargs)
-                except BaseException as error:
-                    call.fail(error)
-                    raise
+                with call.sending():
+                    result = await original(resource, *args, **kwargs)
                 self.complete(handler, call, result)
                 return result
 
