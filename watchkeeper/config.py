@@ -27,6 +27,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "WATCHKEEPER_"
 
+# Request recording's defaults, shared with the code-level options (instrumentation.options,
+# instrumentation.identity) so the two ways of configuring start from the same values.
+DEFAULT_EXCLUDED_PATHS = ("/health", "/livez", "/readyz", "/metrics", "/watchkeeper", "/static")
+DEFAULT_TRACE_HEADER = "X-Trace-ID"
+DEFAULT_USER_HEADER = "X-User-ID"
+DEFAULT_ORG_HEADER = "X-Org-ID"
+DEFAULT_SESSION_HEADER = "X-Session-ID"
+
 
 class ConfigurationError(ValueError):
     """A setting is missing or has a value Watchkeeper cannot use."""
@@ -182,27 +190,22 @@ class Settings(BaseSettings):
         5.0, gt=0, description="Seconds between samples of CPU, memory, disk and network."
     )
     exclude_paths: list[str] = Field(
-        default_factory=lambda: [
-            "/health",
-            "/livez",
-            "/readyz",
-            "/metrics",
-            "/watchkeeper",
-            "/static",
-        ],
+        default_factory=lambda: list(DEFAULT_EXCLUDED_PATHS),
         description="Path prefixes whose requests are not recorded (JSON list).",
     )
     trace_header: str = Field(
-        "X-Trace-ID", min_length=1, description="Response header carrying the request's trace id."
+        DEFAULT_TRACE_HEADER,
+        min_length=1,
+        description="Response header carrying the request's trace id.",
     )
     user_header: str = Field(
-        "X-User-ID", min_length=1, description="Request header naming the user."
+        DEFAULT_USER_HEADER, min_length=1, description="Request header naming the user."
     )
     org_header: str = Field(
-        "X-Org-ID", min_length=1, description="Request header naming the organisation."
+        DEFAULT_ORG_HEADER, min_length=1, description="Request header naming the organisation."
     )
     session_header: str = Field(
-        "X-Session-ID", min_length=1, description="Request header naming the session."
+        DEFAULT_SESSION_HEADER, min_length=1, description="Request header naming the session."
     )
     integration_hosts: dict[str, str] = Field(
         default_factory=dict,

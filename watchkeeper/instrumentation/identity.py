@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from watchkeeper.config import DEFAULT_ORG_HEADER, DEFAULT_SESSION_HEADER, DEFAULT_USER_HEADER
+
 Headers = Mapping[bytes, bytes]
 MAX_ID_LENGTH = 256
 AUTHORIZATION = b"authorization"
@@ -54,7 +56,10 @@ class FromHeaders:
     __slots__ = ("_names",)
 
     def __init__(
-        self, user: str = "X-User-ID", org: str = "X-Org-ID", session: str = "X-Session-ID"
+        self,
+        user: str = DEFAULT_USER_HEADER,
+        org: str = DEFAULT_ORG_HEADER,
+        session: str = DEFAULT_SESSION_HEADER,
     ) -> None:
         for role, header in (("user", user), ("org", org), ("session", session)):
             if not isinstance(header, str) or not header:

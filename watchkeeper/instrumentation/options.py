@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from watchkeeper.config import Settings
+from watchkeeper.config import DEFAULT_EXCLUDED_PATHS, DEFAULT_TRACE_HEADER, Settings
 from watchkeeper.instrumentation.identity import (
     FromHeaders,
     FromJwtClaims,
@@ -15,17 +15,10 @@ from watchkeeper.instrumentation.identity import (
 
 @dataclass(frozen=True)
 class RequestOptions:
-    exclude_paths: tuple[str, ...] = (
-        "/health",
-        "/livez",
-        "/readyz",
-        "/metrics",
-        "/watchkeeper",
-        "/static",
-    )
+    exclude_paths: tuple[str, ...] = DEFAULT_EXCLUDED_PATHS
     """Path prefixes, matched on whole segments: ``/health`` excludes ``/health/live``, not
     ``/healthcare``."""
-    trace_header: str = "X-Trace-ID"
+    trace_header: str = DEFAULT_TRACE_HEADER
     identity: tuple[IdentityExtractor, ...] = field(
         default_factory=lambda: (FromHeaders(), FromJwtClaims())
     )
