@@ -8,6 +8,7 @@ integers and only formatted as hex when the background worker writes them.
 from __future__ import annotations
 
 from enum import IntEnum, StrEnum
+from operator import attrgetter
 from typing import Any
 
 Attributes = dict[str, Any]
@@ -132,6 +133,19 @@ class Span:
             f"Span(kind={self.kind.value!r}, name={self.name!r}, status={self.status.value!r}, "
             f"duration={self.duration:.6f}, trace_id={self.trace_id:032x})"
         )
+
+
+def has_usage(span: Span) -> bool:
+    """Whether a span carries token counts or a cost: the AI calls, a few of all spans."""
+    return span.input_tokens is not None or span.output_tokens is not None or span.cost is not None
+
+
+_status = attrgetter("status")
+
+
+def error_count(spans: list[Span]) -> int:
+    # C-level passes: the flush worker counts errors for every key of every batch.
+    return list(map(_status, spans)).count(SpanStatus.ERROR)
 
 
 class LogRecord:

@@ -18,7 +18,7 @@ from enum import StrEnum
 from operator import attrgetter
 from typing import NamedTuple
 
-from watchkeeper.recording.model import Span, SpanStatus
+from watchkeeper.recording.model import Span, error_count, has_usage
 from watchkeeper.recording.sketch import LatencySketch
 
 MINUTE = 60
@@ -70,11 +70,11 @@ class RollupDelta:
         durations = list(map(_duration, spans))
         delta = cls(
             count=len(spans),
-            errors=list(map(_status, spans)).count(SpanStatus.ERROR),
+            errors=error_count(spans),
             duration_sum=sum(durations),
         )
         # Few spans carry usage (the AI calls), so find those before looking at three fields.
-        for span in filter(_has_usage, spans):
+        for span in filter(has_usage, spans):
             delta.input_tokens += span.input_tokens or 0
             delta.output_tokens += span.output_tokens or 0
             if span.cost is not None:
@@ -111,11 +111,6 @@ class RollupDelta:
 _NONE, _ORG, _USER, _MODEL = Dimension.NONE, Dimension.ORG, Dimension.USER, Dimension.MODEL
 _M, _H = Level.MINUTE, Level.HOUR
 _duration = attrgetter("duration")
-_status = attrgetter("status")
-
-
-def _has_usage(span: Span) -> bool:
-    return span.input_tokens is not None or span.output_tokens is not None or span.cost is not None
 
 
 def build_rollups(spans: Iterable[Span]) -> dict[RollupKey, RollupDelta]:

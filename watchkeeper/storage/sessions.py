@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import attrgetter
 
-from watchkeeper.recording.model import SessionMark, Span, SpanStatus
+from watchkeeper.recording.model import SessionMark, Span, error_count, has_usage
 
 
 @dataclass(slots=True)
@@ -68,7 +68,6 @@ def build_sessions(
 
 
 _start = attrgetter("start")
-_status = attrgetter("status")
 
 
 def _delta(spans: list[Span]) -> SessionDelta:
@@ -78,11 +77,10 @@ def _delta(spans: list[Span]) -> SessionDelta:
         user_id=next(filter(None, map(attrgetter("user_id"), spans)), None),
         org_id=next(filter(None, map(attrgetter("org_id"), spans)), None),
         spans=len(spans),
-        errors=list(map(_status, spans)).count(SpanStatus.ERROR),
+        errors=error_count(spans),
     )
-    for span in spans:
-        if span.input_tokens is not None or span.output_tokens is not None or span.cost:
-            delta.input_tokens += span.input_tokens or 0
-            delta.output_tokens += span.output_tokens or 0
-            delta.cost += span.cost or 0.0
+    for span in filter(has_usage, spans):
+        delta.input_tokens += span.input_tokens or 0
+        delta.output_tokens += span.output_tokens or 0
+        delta.cost += span.cost or 0.0
     return delta
