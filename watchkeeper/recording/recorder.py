@@ -2,19 +2,20 @@
 
 The hot path is :meth:`Recorder.submit`: a length check and a ``deque.append`` (atomic under the
 GIL). Everything else — aggregation, rollups, formatting, I/O — happens on the worker thread.
+
+Shutdown is the server's to start: on SIGTERM servers such as uvicorn drain their requests and
+then run the app's lifespan shutdown, which stops the recorder; an ``atexit`` hook flushes
+whatever is left when the interpreter exits.
 """
 
 from __future__ import annotations
 
 import atexit
-import os
-import signal
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from types import FrameType, TracebackType
-from typing import Any
+from types import TracebackType
 
 import psutil
 
@@ -35,8 +36,6 @@ from watchkeeper.recording.stats import DropReason, RecorderCounters, StatsSnaps
 from watchkeeper.recording.windows import LiveWindows
 from watchkeeper.recording.worker import BatchObserver, FlushWorker, SpanEnricher
 from watchkeeper.storage.base import Sink
-
-SignalHandler = Callable[[int, FrameType | None], Any] | int | None
 
 
 class Recorder:
@@ -73,7 +72,6 @@ class Recorder:
         self.live = LiveWindows(self.settings.max_live_keys)
         self._worker: FlushWorker | None = None
         self._lock = threading.Lock()
-        self._previous_sigterm: SignalHandler = None
         self._process = psutil.Process()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -87,7 +85,7 @@ class Recorder:
         return self._sink
 
     def start(self) -> Recorder:
-        """Open the store, start the flush worker and register the shutdown hooks."""
+        """Open the store, start the flush worker and register the exit hook that flushes."""
         with self._lock:
             if self._worker is not None or not self.enabled:
                 return self
@@ -95,24 +93,29 @@ class Recorder:
                 from watchkeeper.storage.factory import open_store  # noqa: PLC0415 - I/O layer
 
                 self._sink = open_store(self.settings)
-            self._worker = FlushWorker(
-                buffer=self._buffer,
-                sink=self._sink,
-                counters=self._counters,
-                live=self.live,
-                containment=self._containment,
-                service=self.settings.service,
-                instance=self.settings.instance,
-                batch_size=self.settings.batch_size,
-                flush_interval=self.settings.flush_interval,
-                enrichers=self.enrichers,
-                redactor=self.redactor,
-                observers=self.observers,
-            )
-            self._worker.start()
+            self._worker = self._start_worker(self._sink)
             atexit.register(self.stop)
-            self._install_sigterm_hook()
         return self
+
+    def _start_worker(self, sink: Sink) -> FlushWorker:
+        worker = FlushWorker(
+            buffer=self._buffer,
+            sink=sink,
+            counters=self._counters,
+            live=self.live,
+            containment=self._containment,
+            service=self.settings.service,
+            instance=self.settings.instance,
+            batch_size=self.settings.batch_size,
+            flush_interval=self.settings.flush_interval,
+            # As many events may wait for the store as the buffer holds.
+            waiting_capacity=self._capacity,
+            enrichers=self.enrichers,
+            redactor=self.redactor,
+            observers=self.observers,
+        )
+        worker.start()
+        return worker
 
     def stop(self, timeout: float | None = None) -> None:
         """Flush everything buffered, stop the worker and close the store. Safe to call twice."""
@@ -121,7 +124,6 @@ class Recorder:
             if worker is None:
                 return
             atexit.unregister(self.stop)
-            self._remove_sigterm_hook()
         worker.stop(self.settings.shutdown_timeout if timeout is None else timeout)
         if self._sink is not None:
             try:
@@ -149,33 +151,6 @@ class Recorder:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
-
-    def _install_sigterm_hook(self) -> None:
-        # Only from the main thread, and chaining to whatever handler was there: servers such as
-        # uvicorn install their own and shut down through the app's lifespan instead.
-        if threading.current_thread() is not threading.main_thread():
-            return
-        try:
-            self._previous_sigterm = signal.getsignal(signal.SIGTERM)
-            signal.signal(signal.SIGTERM, self._on_sigterm)
-        except ValueError:
-            self._previous_sigterm = None
-
-    def _remove_sigterm_hook(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
-            previous = self._previous_sigterm
-            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
-
-    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        previous = self._previous_sigterm
-        self.stop()
-        if callable(previous):
-            previous(signum, frame)
-        elif previous in (signal.SIG_DFL, None):
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
 
     # -- the hot path ------------------------------------------------------------------------
 

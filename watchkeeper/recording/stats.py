@@ -16,6 +16,8 @@ class DropReason(StrEnum):
     SHUTDOWN = "shutdown"
     INVALID = "invalid"
     REJECTED = "rejected"
+    STORE_UNAVAILABLE = "store_unavailable"
+    """Built while the store was down, then pushed out of the waiting queue by newer batches."""
 
 
 @dataclass(frozen=True, slots=True)

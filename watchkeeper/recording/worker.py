@@ -1,9 +1,11 @@
 """The background flush worker: drains the buffer, aggregates, writes batches, retries.
 
-It is the only consumer of the buffer and the only writer to the store. While the store is down it
-holds one pending batch and retries with backoff, and stops draining, so the buffer fills and
-further events are dropped and counted: memory stays bounded, and nothing accepted into a batch is
-lost when the store comes back.
+It is the only consumer of the buffer and the only writer to the store. Aggregation (enrichers,
+redaction, live windows, batch observers) runs every cycle whatever the store's state, so health,
+metrics and the live feed keep seeing the app while the store is down. Only writing waits: built
+batches queue in :class:`~watchkeeper.recording.waiting.WaitingBatches` (bounded by events; the
+oldest are dropped and counted when it overflows) and are written in order, with backoff between
+attempts, once the store takes them again.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from watchkeeper.recording.model import (
 from watchkeeper.recording.redaction import Redactor
 from watchkeeper.recording.spans import ActiveSpan
 from watchkeeper.recording.stats import DropReason, RecorderCounters
+from watchkeeper.recording.waiting import WaitingBatches
 from watchkeeper.recording.windows import LiveWindows
 from watchkeeper.storage.base import Batch, BatchRejected, Sink
 from watchkeeper.storage.rollups import RollupDelta, RollupKey, build_rollups
@@ -54,6 +57,7 @@ class FlushWorker:
         instance: str,
         batch_size: int,
         flush_interval: float,
+        waiting_capacity: int,
         enrichers: Sequence[SpanEnricher] = (),
         redactor: Redactor | None = None,
         observers: Sequence[BatchObserver] = (),
@@ -76,14 +80,15 @@ class FlushWorker:
         self._stopping = threading.Event()
         self._idle = threading.Condition()
         self._busy = False
-        self._pending: Batch | None = None
+        self._waiting = WaitingBatches(waiting_capacity)
         self._retry_delay = RETRY_FIRST_DELAY
+        self._retry_at = 0.0
         self._thread = threading.Thread(target=self._run, name="watchkeeper-flush", daemon=True)
 
     @property
     def pending(self) -> int:
-        pending = self._pending
-        return len(pending) if pending is not None else 0
+        """Events built into batches that wait for the store."""
+        return self._waiting.events
 
     def start(self) -> None:
         self._thread.start()
@@ -95,7 +100,7 @@ class FlushWorker:
         """Wait until the buffer is empty and nothing is pending or being written."""
         deadline = time.monotonic() + timeout
         with self._idle:
-            while self._busy or self._buffer or self._pending is not None:
+            while self._busy or self._buffer or self._waiting:
                 self._wake.set()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not self._thread.is_alive():
@@ -109,45 +114,52 @@ class FlushWorker:
         self._stopping.set()
         self._wake.set()
         self._thread.join(timeout=max(0.1, min(timeout, 5.0)))
-        left = len(self._buffer) + self.pending
+        left = len(self._buffer) + self._waiting.clear()
         if left:
             self._counters.drop(DropReason.SHUTDOWN, left)
             self._buffer.clear()
-            self._pending = None
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            self._wake.wait(self._flush_interval)
+            timeout = self._flush_interval
+            if self._waiting:
+                # Retry when the backoff is over, not only a whole flush interval later.
+                timeout = min(timeout, max(0.0, self._retry_at - time.monotonic()))
+            self._wake.wait(timeout)
             self._wake.clear()
             try:
                 self._cycle()
             except Exception as error:
                 self._containment.report("flush worker", error)
+            finally:
                 with self._idle:
                     self._busy = False
                     self._idle.notify_all()
 
     def _cycle(self) -> None:
-        """Write until the buffer is empty or the store fails."""
+        """Aggregate everything buffered, and write what waits unless the store is backing off.
+
+        One batch drained, then one written, in turn: a busy app neither starves the store of
+        writes nor the live figures of aggregation.
+        """
+        waiting = self._waiting
         while not self._stopping.is_set():
             with self._idle:
                 self._busy = True
-            if self._pending is None:
-                self._pending = self._drain()
-            if self._pending is None:
-                with self._idle:
-                    self._busy = False
-                    self._idle.notify_all()
+            batch = self._drain()
+            if batch is not None:
+                dropped = waiting.add(batch)
+                if dropped:
+                    self._counters.drop(DropReason.STORE_UNAVAILABLE, dropped)
+            if waiting and time.monotonic() >= self._retry_at:
+                if self._write(waiting.first()):
+                    waiting.remove_first()
+                    self._retry_delay = RETRY_FIRST_DELAY
+                else:
+                    self._retry_at = time.monotonic() + self._retry_delay
+                    self._retry_delay = min(self._retry_delay * 2, RETRY_MAX_DELAY)
+            elif batch is None:
                 return
-            if not self._write(self._pending):
-                with self._idle:
-                    self._busy = False
-                    self._idle.notify_all()
-                self._stopping.wait(self._retry_delay)
-                self._retry_delay = min(self._retry_delay * 2, RETRY_MAX_DELAY)
-                return
-            self._pending = None
-            self._retry_delay = RETRY_FIRST_DELAY
 
     def _drain(self) -> Batch | None:
         spans: list[Span] = []
