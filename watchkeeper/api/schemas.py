@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -51,7 +52,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 class Headline(BaseModel):
-    """Overview figures for requests over the chosen range; latencies in seconds."""
+    """Overview figures for requests over the chosen range; latencies in seconds.
+
+    ``requests_per_second`` and ``cost_per_hour`` are rates over the part of the range that
+    holds data: ``covered_seconds``, from ``covered_from`` (the start of the first minute with a
+    span recorded) to the range's end or now, whichever is earlier.
+    """
 
     requests: int
     requests_per_second: float
@@ -64,6 +70,8 @@ class Headline(BaseModel):
     cost: float
     cost_per_hour: float
     cost_unknown_calls: int
+    covered_from: datetime | None
+    covered_seconds: float
 
 
 class NameFigures(BaseModel):

@@ -321,6 +321,60 @@ class ErrorGroup:
     sample_trace_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class RequestUsage:
+    """AI usage of one route's requests in one bucket.
+
+    A request's usage is that of the integration spans under it: its descendants, down to (not
+    into) any request nested in the same trace, so a call is counted for one request only.
+    """
+
+    name: str
+    bucket: datetime
+    input_tokens: int
+    output_tokens: int
+    cost: float
+    cost_unknown: int
+
+
+@dataclass(frozen=True, slots=True)
+class TraceFilter:
+    """Which traces to list.
+
+    ``trace_id``, ``user_id`` and ``session_id`` match the trace's entry span; ``kind``, ``name``
+    and ``errors_only`` match one span anywhere in the trace (all three the same span), so an
+    error deep inside a request finds that request's trace.
+    """
+
+    trace_id: str | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    kind: SpanKind | None = None
+    name: str | None = None
+    errors_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSummary:
+    """A trace in the list: its entry span (a request, or a span without a parent) and totals
+    over every span stored for the trace; ``cost`` sums its integration spans."""
+
+    trace_id: str
+    span_id: str
+    kind: str
+    name: str
+    start: datetime
+    duration: float
+    status: str
+    user_id: str | None
+    org_id: str | None
+    session_id: str | None
+    spans: int
+    errors: int
+    cost: float
+    cost_unknown: int
+
+
 class RetainedTable(StrEnum):
     SPANS = "spans"
     LOGS = "logs"
@@ -423,6 +477,24 @@ class Queries(Protocol):
         self, time_range: TimeRange, scope: Scope, limit: int = 100
     ) -> list[ErrorGroup]:
         """Most frequent first."""
+        ...
+
+    def request_usage(
+        self, time_range: TimeRange, scope: Scope, step: Level, name: str | None = None
+    ) -> list[RequestUsage]:
+        """Usage per (route, bucket of ``step``) for requests starting in buckets that start
+        inside the range (as :meth:`series` counts them), oldest bucket first."""
+        ...
+
+    def traces(
+        self,
+        time_range: TimeRange,
+        scope: Scope,
+        trace_filter: TraceFilter = TraceFilter(),
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[TraceSummary]:
+        """Traces whose entry span starts in the range, newest first."""
         ...
 
 

@@ -19,13 +19,17 @@ from sqlalchemy import (
     Row,
     Select,
     and_,
+    case,
     desc,
+    exists,
     false,
+    func,
     or_,
     select,
 )
 from sqlalchemy.engine import Connection
 
+from watchkeeper.recording.model import SpanKind, SpanStatus
 from watchkeeper.storage.base import (
     Page,
     QueryError,
@@ -35,6 +39,8 @@ from watchkeeper.storage.base import (
     StoredMetric,
     StoredSpan,
     TimeRange,
+    TraceFilter,
+    TraceSummary,
 )
 from watchkeeper.storage.schema import logs, metric_points, spans
 
@@ -170,6 +176,106 @@ def trace(connection: Connection, trace_id: str, scope: Scope) -> list[StoredSpa
         .order_by(spans.c.start_time, spans.c.id)
     )
     return [stored_span(row) for row in connection.execute(query)]
+
+
+ENTRY_KINDS = (SpanKind.REQUEST.value, SpanKind.WEBSOCKET.value)
+"""Spans that start a trace's work in a service even when they have a (remote) parent."""
+
+
+def trace_page(
+    connection: Connection,
+    time_range: TimeRange,
+    scope: Scope,
+    trace_filter: TraceFilter,
+    limit: int,
+    cursor: str | None,
+) -> Page[TraceSummary]:
+    """Entry spans newest first (one index range scan), then one grouped read of their traces.
+
+    A trace's entry span is a request or WebSocket span, or a span without a parent; a trace
+    that crossed two instrumented services has one entry per service.
+    """
+    query = select(spans).where(
+        in_range(spans.c.start_time, time_range.start_ts, time_range.end_ts),
+        or_(spans.c.parent_id.is_(None), spans.c.kind.in_(ENTRY_KINDS)),
+        *scoped(spans, scope),
+    )
+    wanted: tuple[tuple[Any, str | None], ...] = (
+        (spans.c.trace_id, trace_filter.trace_id and trace_filter.trace_id.lower()),
+        (spans.c.user_id, trace_filter.user_id),
+        (spans.c.session_id, trace_filter.session_id),
+    )
+    query = query.where(*(column == value for column, value in wanted if value is not None))
+    if trace_filter.kind is not None or trace_filter.name is not None or trace_filter.errors_only:
+        member = spans.alias("member")
+        conditions = [member.c.trace_id == spans.c.trace_id]
+        if trace_filter.kind is not None:
+            conditions.append(member.c.kind == trace_filter.kind.value)
+        if trace_filter.name is not None:
+            conditions.append(member.c.name == trace_filter.name)
+        if trace_filter.errors_only:
+            conditions.append(member.c.status == SpanStatus.ERROR.value)
+        query = query.where(exists().where(*conditions))
+    rows, next_cursor = fetch_page(connection, query, spans.c.start_time, spans.c.id, limit, cursor)
+    totals = _trace_totals(connection, {row.trace_id for row in rows}, scope)
+    return Page(
+        [
+            TraceSummary(
+                trace_id=row.trace_id,
+                span_id=row.span_id,
+                kind=row.kind,
+                name=row.name,
+                start=as_time(row.start_time),
+                duration=row.duration,
+                status=row.status,
+                user_id=row.user_id,
+                org_id=row.org_id,
+                session_id=row.session_id,
+                **totals.get(row.trace_id, _NO_TOTALS),
+            )
+            for row in rows
+        ],
+        next_cursor,
+    )
+
+
+_NO_TOTALS: dict[str, Any] = {"spans": 0, "errors": 0, "cost": 0.0, "cost_unknown": 0}
+
+
+def _trace_totals(
+    connection: Connection, trace_ids: set[str], scope: Scope
+) -> dict[str, dict[str, Any]]:
+    if not trace_ids:
+        return {}
+    integration = spans.c.kind == SpanKind.INTEGRATION.value
+    unpriced = and_(
+        integration,
+        spans.c.cost.is_(None),
+        or_(
+            func.coalesce(spans.c.input_tokens, 0) != 0,
+            func.coalesce(spans.c.output_tokens, 0) != 0,
+        ),
+    )
+    query = (
+        select(
+            spans.c.trace_id,
+            func.count(),
+            func.sum(case((spans.c.status == SpanStatus.ERROR.value, 1), else_=0)),
+            func.coalesce(func.sum(case((integration, spans.c.cost), else_=None)), 0.0),
+            func.sum(case((unpriced, 1), else_=0)),
+        )
+        .where(spans.c.trace_id.in_(sorted(trace_ids)), *scoped(spans, scope))
+        .group_by(spans.c.trace_id)
+    )
+    return {
+        trace_id: {
+            "spans": int(count),
+            "errors": int(errors or 0),
+            "cost": float(cost or 0.0),
+            "cost_unknown": int(unknown or 0),
+        }
+        for trace_id, count, errors, cost, unknown in connection.execute(query)
+    }
 
 
 def log_page(

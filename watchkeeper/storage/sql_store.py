@@ -25,6 +25,7 @@ from watchkeeper.storage.base import (
     ErrorGroup,
     NameSummary,
     Page,
+    RequestUsage,
     RetainedTable,
     Scope,
     SeriesPoint,
@@ -37,6 +38,8 @@ from watchkeeper.storage.base import (
     StoredValidation,
     StoreUnavailable,
     TimeRange,
+    TraceFilter,
+    TraceSummary,
     UsageRow,
 )
 from watchkeeper.storage.dialect import Dialect
@@ -56,6 +59,7 @@ from watchkeeper.storage.schema import (
 from watchkeeper.storage.sql_writer import write_batch
 
 _NO_FILTER = SpanFilter()
+_NO_TRACE_FILTER = TraceFilter()
 _MALFORMED = (TypeError, ValueError, AttributeError, OverflowError)
 """What building rows raises for an event holding values of the wrong type."""
 
@@ -246,6 +250,25 @@ class SqlStore:
     ) -> list[ErrorGroup]:
         with self._read("group errors") as connection:
             return sql_issues.error_groups(connection, time_range, scope, limit)
+
+    def request_usage(
+        self, time_range: TimeRange, scope: Scope, step: Level, name: str | None = None
+    ) -> list[RequestUsage]:
+        with self._read("sum the usage of requests") as connection:
+            return sql_summaries.request_usage(connection, time_range, scope, step, name)
+
+    def traces(
+        self,
+        time_range: TimeRange,
+        scope: Scope,
+        trace_filter: TraceFilter = _NO_TRACE_FILTER,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[TraceSummary]:
+        with self._read("list traces") as connection:
+            return sql_queries.trace_page(
+                connection, time_range, scope, trace_filter, limit, cursor
+            )
 
     def delete_expired(self, table: RetainedTable, before: datetime, batch_size: int) -> int:
         """Delete up to ``batch_size`` rows older than ``before`` in one short statement."""

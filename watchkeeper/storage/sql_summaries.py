@@ -21,6 +21,7 @@ from sqlalchemy import (
     case,
     desc,
     func,
+    literal,
     or_,
     select,
 )
@@ -31,6 +32,7 @@ from watchkeeper.recording.sketch import LatencySketch
 from watchkeeper.storage.base import (
     NameSummary,
     QueryError,
+    RequestUsage,
     Scope,
     SeriesPoint,
     TimeRange,
@@ -333,3 +335,108 @@ def _usage_from_spans(time_range: TimeRange, scope: Scope, column: Any) -> Selec
         .group_by(column)
         .order_by(desc(cost), desc(count), column)
     )
+
+
+MAX_NESTING = 64
+"""How far up a trace an integration span's request is looked for (a guard against bad data)."""
+_REQUEST = SpanKind.REQUEST.value
+
+
+def request_usage(
+    connection: Connection,
+    time_range: TimeRange,
+    scope: Scope,
+    step: Level,
+    name: str | None,
+) -> list[RequestUsage]:
+    """Each usage-carrying integration span walks up its trace to the nearest request span.
+
+    Requests are counted like :func:`series` counts them (whole ``step`` buckets starting inside
+    the range), and the scope applies to the requests. Walking up from the few spans that carry
+    usage reads far fewer rows than walking down from every request.
+    """
+    seconds = step.seconds
+    start = _ceil_to(time_range.start_ts, seconds)
+    end = _ceil_to(time_range.end_ts, seconds)
+    # An AI call starts after its request, so calls before the first bucket cannot count.
+    anchor = select(
+        spans.c.trace_id.label("trace_id"),
+        spans.c.parent_id.label("ancestor"),
+        spans.c.input_tokens.label("input_tokens"),
+        spans.c.output_tokens.label("output_tokens"),
+        spans.c.cost.label("cost"),
+        literal(0).label("depth"),
+    ).where(
+        spans.c.kind == SpanKind.INTEGRATION.value,
+        spans.c.start_time >= start,
+        spans.c.parent_id.is_not(None),
+        or_(
+            spans.c.cost.is_not(None),
+            spans.c.input_tokens.is_not(None),
+            spans.c.output_tokens.is_not(None),
+        ),
+    )
+    chain = anchor.cte("usage_chain", recursive=True)
+    parent = spans.alias("parent")
+    chain = chain.union_all(
+        select(
+            chain.c.trace_id,
+            parent.c.parent_id,
+            chain.c.input_tokens,
+            chain.c.output_tokens,
+            chain.c.cost,
+            chain.c.depth + 1,
+        )
+        .join(
+            parent,
+            and_(parent.c.trace_id == chain.c.trace_id, parent.c.span_id == chain.c.ancestor),
+        )
+        .where(
+            parent.c.kind != _REQUEST,
+            parent.c.parent_id.is_not(None),
+            chain.c.depth < MAX_NESTING,
+        )
+    )
+    request = spans.alias("request")
+    query = (
+        select(
+            request.c.name,
+            request.c.start_time,
+            chain.c.input_tokens,
+            chain.c.output_tokens,
+            chain.c.cost,
+        )
+        .select_from(chain)
+        .join(
+            request,
+            and_(request.c.trace_id == chain.c.trace_id, request.c.span_id == chain.c.ancestor),
+        )
+        .where(
+            request.c.kind == _REQUEST,
+            in_range(request.c.start_time, start, end),
+            *scoped(request, scope),
+        )
+    )
+    if name is not None:
+        query = query.where(request.c.name == name)
+    totals: dict[tuple[str, int], list[float]] = {}
+    for route, started, input_tokens, output_tokens, cost in connection.execute(query):
+        bucket = int(started // seconds * seconds)
+        sums = totals.setdefault((route, bucket), [0, 0, 0.0, 0])
+        sums[0] += input_tokens or 0
+        sums[1] += output_tokens or 0
+        if cost is not None:
+            sums[2] += cost
+        elif input_tokens or output_tokens:
+            sums[3] += 1
+    return [
+        RequestUsage(
+            route,
+            datetime.fromtimestamp(bucket, UTC),
+            int(sums[0]),
+            int(sums[1]),
+            float(sums[2]),
+            int(sums[3]),
+        )
+        for (route, bucket), sums in sorted(totals.items(), key=lambda item: item[0][::-1])
+    ]

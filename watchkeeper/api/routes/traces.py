@@ -1,4 +1,4 @@
-"""Raw spans, one trace as a tree, sessions and one session's timeline."""
+"""Raw spans, the trace list and one trace as a tree, sessions and one session's timeline."""
 
 from __future__ import annotations
 
@@ -19,16 +19,18 @@ from watchkeeper.storage.base import (
     StoredSession,
     StoredSpan,
     TimeRange,
+    TraceFilter,
+    TraceSummary,
 )
 
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 Name = Annotated[str | None, Query(max_length=512)]
 Identity = Annotated[str | None, Query(max_length=256)]
+SearchedIdentity = Annotated[str | None, Query(min_length=1, max_length=256)]
 
 
 def router(context: ApiContext) -> APIRouter:
     api = APIRouter(tags=["traces and sessions"])
-    store = context.store
 
     @api.get("/spans", response_model=PageOut[StoredSpan], summary="Raw spans, newest first")
     def spans(
@@ -45,7 +47,40 @@ def router(context: ApiContext) -> APIRouter:
         trace_id: Annotated[str | None, Query(pattern="^[0-9a-f]{32}$")] = None,
     ) -> PageOut[StoredSpan]:
         span_filter = SpanFilter(kind, name, status, user_id, org_id, session_id, trace_id)
-        return PageOut.of(store.spans(window, scope, span_filter, limit, cursor))
+        return PageOut.of(context.store.spans(window, scope, span_filter, limit, cursor))
+
+    @api.get(
+        "/traces",
+        response_model=PageOut[TraceSummary],
+        summary="Traces, newest first, by their entry span (a request, or a span without parent)",
+    )
+    def traces(
+        window: Annotated[TimeRange, Depends(time_range)],
+        scope: Annotated[Scope, Depends(current_scope)],
+        limit: Limit = 100,
+        cursor: Cursor = None,
+        trace_id: Annotated[
+            str | None,
+            Query(pattern="^[0-9a-fA-F]{32}$", description="A whole trace id (32 hex digits)."),
+        ] = None,
+        user_id: Annotated[
+            SearchedIdentity, Query(description="The entry span's user id, exactly.")
+        ] = None,
+        session_id: Annotated[
+            SearchedIdentity, Query(description="The entry span's session id, exactly.")
+        ] = None,
+        kind: Annotated[
+            SpanKind | None, Query(description="Traces holding a span of this kind…")
+        ] = None,
+        name: Annotated[
+            str | None, Query(min_length=1, max_length=512, description="…with this name…")
+        ] = None,
+        errors_only: Annotated[bool, Query(description="…that failed.")] = False,
+    ) -> PageOut[TraceSummary]:
+        trace_filter = TraceFilter(
+            trace_id and trace_id.lower(), user_id, session_id, kind, name, errors_only
+        )
+        return PageOut.of(context.store.traces(window, scope, trace_filter, limit, cursor))
 
     @api.get("/traces/{trace_id}", response_model=TraceOut, summary="One trace as a span tree")
     def trace(
@@ -54,7 +89,7 @@ def router(context: ApiContext) -> APIRouter:
     ) -> TraceOut:
         if not _TRACE_ID.match(trace_id):
             raise QueryError("a trace id is 32 lowercase hexadecimal characters")
-        found = store.trace(trace_id, scope)
+        found = context.store.trace(trace_id, scope)
         if not found:
             raise NotFound(f"no trace {trace_id} is stored (it may be older than the retention)")
         return TraceOut(trace_id=trace_id, roots=span_tree(found), span_count=len(found))
@@ -71,7 +106,7 @@ def router(context: ApiContext) -> APIRouter:
             str | None, Query(max_length=256, description="Session or user id, or a prefix.")
         ] = None,
     ) -> PageOut[StoredSession]:
-        return PageOut.of(store.sessions(window, scope, search, limit, cursor))
+        return PageOut.of(context.store.sessions(window, scope, search, limit, cursor))
 
     @api.get(
         "/sessions/{session_id}",
@@ -82,7 +117,7 @@ def router(context: ApiContext) -> APIRouter:
         session_id: Annotated[str, Path(max_length=256)],
         scope: Annotated[Scope, Depends(current_scope)],
     ) -> SessionTimeline:
-        detail = store.session(session_id, scope)
+        detail = context.store.session(session_id, scope)
         if detail is None:
             raise NotFound(f"no session {session_id!r} is stored")
         return SessionTimeline(
