@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from watchkeeper.recording.default import configure, get_recorder
     from watchkeeper.recording.model import Severity, SpanKind, SpanStatus
     from watchkeeper.recording.recorder import Recorder
+    from watchkeeper.runtime.runtime import Runtime
     from watchkeeper.wiring import instrument
 
 _WHERE = {
@@ -68,6 +69,7 @@ _WHERE = {
     "SpanKind": "watchkeeper.recording.model",
     "SpanStatus": "watchkeeper.recording.model",
     "Recorder": "watchkeeper.recording.recorder",
+    "Runtime": "watchkeeper.runtime.runtime",
 }
 
 __all__ = [
@@ -78,6 +80,7 @@ __all__ = [
     "Recorder",
     "RequiredFields",
     "Rule",
+    "Runtime",
     "Settings",
     "Severity",
     "SpanKind",

@@ -14,9 +14,10 @@ from fastapi.testclient import TestClient
 
 import watchkeeper
 from tests.support.server import LiveServer
+from tests.support.waiting import wait_until
 from watchkeeper.config import load_settings
 from watchkeeper.recording.default import set_recorder
-from watchkeeper.storage.base import Scope, SpanFilter, StoreUnavailable, TimeRange
+from watchkeeper.storage.base import Scope, SpanFilter, TimeRange
 from watchkeeper.storage.factory import open_store
 
 KEY = "instrument-test-key-0123456789"
@@ -45,7 +46,7 @@ def test_two_lines_record_requests_and_flush_on_shutdown(tmp_path: Path) -> None
         api_keys=[KEY],
         raise_internal_errors=True,
     )
-    recorder = watchkeeper.instrument(app, settings)
+    recorder = watchkeeper.instrument(app, settings).recorder
     try:
         server = LiveServer(app).start()
         with httpx.Client(base_url=server.url) as client:
@@ -69,7 +70,9 @@ def test_two_lines_record_requests_and_flush_on_shutdown(tmp_path: Path) -> None
     store = open_store(settings)
     try:
         window = TimeRange.last(timedelta(minutes=5))
-        requests = store.spans(window, Scope.everything(), SpanFilter(name="/api/guidance")).items
+        requests = store.spans(
+            window, Scope.everything(), SpanFilter(name="POST /api/guidance")
+        ).items
         calls = store.spans(window, Scope.everything(), SpanFilter(name="openai")).items
     finally:
         store.close()
@@ -99,16 +102,26 @@ def test_bad_input_is_explained() -> None:
         watchkeeper.instrument(object())  # type: ignore[arg-type]
 
 
-def test_a_store_that_cannot_open_stops_start_up_with_advice(tmp_path: Path) -> None:
+def test_a_store_that_cannot_open_does_not_stop_the_app(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the store's directory should be")
     app = FastAPI()
-    watchkeeper.instrument(app, load_settings(sqlite_path=blocker / "app.db"), serve=False)
+
+    @app.get("/ping")
+    def ping() -> dict[str, bool]:
+        return {"pong": True}
+
+    runtime = watchkeeper.instrument(app, load_settings(sqlite_path=blocker / "app.db"))
     try:
-        with (
-            pytest.raises(StoreUnavailable, match="check WATCHKEEPER_SQLITE_PATH"),
-            TestClient(app),
-        ):
-            pass
+        with TestClient(app) as client:
+            assert client.get("/ping").json() == {"pong": True}
+            wait_until(lambda: runtime.stores.last_error, what="the store's first failure")
+            ready = client.get("/health/ready")
     finally:
         set_recorder(None)
+    # Watchkeeper's own trouble is a warning with advice, never the app's readiness failing.
+    assert ready.status_code == 200
+    store_check = ready.json()["checks"]["store:probe"][0]
+    assert store_check["status"] == "warn"
+    assert "check WATCHKEEPER_SQLITE_PATH" in store_check["output"]
+    assert runtime.stores.last_error is not None

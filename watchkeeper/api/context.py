@@ -8,15 +8,23 @@ from watchkeeper.config import Settings
 from watchkeeper.health.thresholds import ThresholdBook
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.storage.base import Store
+from watchkeeper.storage.handle import StoreHandle
 
 
 @dataclass(frozen=True)
 class ApiContext:
-    store: Store
+    stores: StoreHandle
     settings: Settings
     recorder: Recorder | None
     thresholds: ThresholdBook
 
     @classmethod
-    def build(cls, store: Store, settings: Settings, recorder: Recorder | None) -> ApiContext:
-        return cls(store, settings, recorder, ThresholdBook.from_settings(settings))
+    def build(
+        cls, stores: StoreHandle, settings: Settings, recorder: Recorder | None
+    ) -> ApiContext:
+        return cls(stores, settings, recorder, ThresholdBook.from_settings(settings))
+
+    @property
+    def store(self) -> Store:
+        """The open store; :class:`StoreUnavailable` (a 503) while it cannot be reached."""
+        return self.stores.current()

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from watchkeeper.access.keys import Unauthorized, unauthorized_response
-from watchkeeper.storage.base import QueryError
+from watchkeeper.storage.base import QueryError, StoreUnavailable
 
 
 def error_response(
@@ -70,9 +70,21 @@ async def _unauthorized(request: Request, error: Exception) -> JSONResponse:
     return error_response(401, "unauthorized")
 
 
+STORE_RETRY_AFTER_SECONDS = 5
+
+
+async def _store_unavailable(request: Request, error: Exception) -> JSONResponse:
+    return error_response(
+        503,
+        "Watchkeeper's store cannot be reached right now; retry shortly",
+        headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(QueryError, _query_error)
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(Unauthorized, _unauthorized)
+    app.add_exception_handler(StoreUnavailable, _store_unavailable)

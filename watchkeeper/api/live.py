@@ -22,7 +22,8 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from watchkeeper.recording.ids import format_span_id, format_trace_id
 from watchkeeper.recording.model import Span
-from watchkeeper.storage.base import Batch, Scope, Store, StoredSpan, TimeRange
+from watchkeeper.storage.base import Batch, Scope, StoredSpan, StoreUnavailable, TimeRange
+from watchkeeper.storage.handle import StoreHandle
 
 SUBSCRIBER_QUEUE = 256
 SEND_TIMEOUT = 5.0
@@ -125,9 +126,9 @@ class LiveHub:
 class StorePoller:
     """For servers that only read the store: publish spans stored since the last poll."""
 
-    def __init__(self, hub: LiveHub, store: Store, interval: float = 1.0) -> None:
+    def __init__(self, hub: LiveHub, stores: StoreHandle, interval: float = 1.0) -> None:
         self._hub = hub
-        self._store = store
+        self._stores = stores
         self._interval = interval
         self._since = time.time()
 
@@ -135,14 +136,16 @@ class StorePoller:
         while True:
             await asyncio.sleep(self._interval)
             if self._hub.subscribers:
-                await asyncio.to_thread(self.poll_once)
+                # A store outage pauses the feed; it resumes from the last span sent.
+                with contextlib.suppress(StoreUnavailable):
+                    await asyncio.to_thread(self.poll_once)
 
     def poll_once(self) -> None:
         now = datetime.now(UTC)
         since = datetime.fromtimestamp(self._since, UTC)
         # Spans are stored when they end, so look back a little before the last start seen.
         window = TimeRange(min(since, now - timedelta(seconds=1)) - timedelta(seconds=30), now)
-        page = self._store.spans(window, Scope.everything(), limit=SPANS_PER_MESSAGE)
+        page = self._stores.current().spans(window, Scope.everything(), limit=SPANS_PER_MESSAGE)
         fresh = [span for span in page.items if span.start.timestamp() > self._since]
         if fresh:
             self._since = max(span.start.timestamp() for span in fresh)

@@ -20,6 +20,7 @@ from watchkeeper.health.status import HealthStatus
 from watchkeeper.storage import migrate as migrations
 from watchkeeper.storage.base import Scope, StoreUnavailable, TimeRange
 from watchkeeper.storage.factory import open_store, store_location
+from watchkeeper.storage.handle import StoreHandle
 from watchkeeper.storage.sql_store import SqlStore
 
 RECENT = timedelta(minutes=5)
@@ -85,7 +86,9 @@ def _store_lines(settings: Settings, store: SqlStore) -> list[Line]:
     else:
         age = "; no span written in the last day"
     lines.append(Line("traffic (5 min)", HealthStatus.PASS, events + age))
-    for item in judge(ApiContext.build(store, settings, None), Scope.everything()):
+    for item in judge(
+        ApiContext.build(StoreHandle(settings, store), settings, None), Scope.everything()
+    ):
         status = HealthStatus(item.status)
         figures = item.figures
         detail = f"{figures.count} calls, {figures.error_rate:.1%} errors, p95 " + (

@@ -12,7 +12,7 @@ from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -30,8 +30,25 @@ def index_page(base_path: str) -> str:
     return _index_template().replace("{{BASE}}", html.escape(base, quote=True))
 
 
-def mount_dashboard(app: FastAPI, path: str = "/watchkeeper") -> None:
-    """Serve the dashboard at ``path`` (``""`` for the root of a standalone server)."""
+class DashboardComponent:
+    """The dashboard at ``path`` (``""`` for the root of a standalone server)."""
+
+    name = "dashboard"
+
+    def __init__(self, path: str = "/watchkeeper") -> None:
+        self._router = dashboard_router(path)
+
+    def router(self) -> APIRouter:
+        return self._router
+
+    async def start(self) -> None:
+        """Static files: nothing to start."""
+
+    async def stop(self) -> None:
+        """Nothing to stop."""
+
+
+def dashboard_router(path: str) -> APIRouter:
     prefix = path.rstrip("/")
     page = index_page(prefix or "/")
     router = APIRouter(include_in_schema=False)
@@ -56,5 +73,7 @@ def mount_dashboard(app: FastAPI, path: str = "/watchkeeper") -> None:
         def dashboard_without_slash() -> HTMLResponse:
             return dashboard()
 
-    app.include_router(router)
-    app.mount(prefix + "/static", StaticFiles(directory=STATIC), name=f"watchkeeper-static{prefix}")
+    router.mount(
+        prefix + "/static", StaticFiles(directory=STATIC), name=f"watchkeeper-static{prefix}"
+    )
+    return router

@@ -216,5 +216,5 @@ def build_app(
     async def ping() -> dict[str, str]:
         return {"status": "ok"}
 
-    recorder = watchkeeper.instrument(app, settings)
-    return app, recorder
+    runtime = watchkeeper.instrument(app, settings)
+    return app, runtime.recorder

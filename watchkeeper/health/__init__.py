@@ -4,7 +4,7 @@ from watchkeeper.health.circuits import CircuitState, CircuitStateProvider, NoCi
 from watchkeeper.health.monitor import HealthMonitor
 from watchkeeper.health.probes import ProbeCheck, ProbeOutcome, ProbeRegistry
 from watchkeeper.health.redaction import redact_settings
-from watchkeeper.health.router import health_router, mount_health
+from watchkeeper.health.router import HealthComponent, health_router
 from watchkeeper.health.status import HEALTH_JSON, Check, ComponentType, HealthReport, HealthStatus
 from watchkeeper.health.store_probe import STORE_PROBE, StoreProbe, register_store_probe
 from watchkeeper.health.system import SystemSampler, SystemSnapshot
@@ -17,6 +17,7 @@ __all__ = [
     "CircuitState",
     "CircuitStateProvider",
     "ComponentType",
+    "HealthComponent",
     "HealthMonitor",
     "HealthReport",
     "HealthStatus",
@@ -30,7 +31,6 @@ __all__ = [
     "SystemSnapshot",
     "ThresholdBook",
     "health_router",
-    "mount_health",
     "redact_settings",
     "register_store_probe",
 ]

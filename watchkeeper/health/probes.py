@@ -47,6 +47,9 @@ class Probe:
     timeout: float
     required: bool
     component_type: ComponentType
+    advisory: bool = False
+    """Its failure is shown as a warning: the trouble is Watchkeeper's own, not the app's, and
+    must not take the app out of a load balancer."""
     latest: ProbeResult | None = None
     in_flight: asyncio.Future[ProbeOutcome | bool | None] | None = None
     runner: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -71,6 +74,8 @@ class Probe:
         if age > _STALE_AFTER_INTERVALS * (self.interval + self.timeout):
             status = HealthStatus.worst((status, HealthStatus.WARN))
             freshness = f"stale: {freshness}"
+        if self.advisory and status is HealthStatus.FAIL:
+            status = HealthStatus.WARN
         return Check(
             component_id=self.name,
             component_type=self.component_type,
@@ -100,6 +105,7 @@ class ProbeRegistry:
         timeout: float = 5.0,
         required: bool = False,
         component_type: ComponentType = ComponentType.COMPONENT,
+        advisory: bool = False,
     ) -> Probe:
         """Add a probe; ``required`` ones must pass (or warn) for the app to be ready."""
         if not name or ":" in name:
@@ -111,7 +117,7 @@ class ProbeRegistry:
                 f"probe {name!r}: interval and timeout must be positive, "
                 f"got interval={interval}, timeout={timeout}"
             )
-        probe = Probe(name, check, interval, timeout, required, component_type)
+        probe = Probe(name, check, interval, timeout, required, component_type, advisory)
         self._probes[name] = probe
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._launch, probe)

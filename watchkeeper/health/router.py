@@ -1,17 +1,15 @@
-"""The health endpoints as a FastAPI router, and a one-call way to mount them on an app."""
+"""The health endpoints, and the runtime component that keeps their figures current."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 
-from watchkeeper.access.keys import ApiKeyAuth, Unauthorized, unauthorized_response
+from watchkeeper.access.keys import ApiKeyAuth
 from watchkeeper.config import Settings
 from watchkeeper.health.circuits import CircuitStateProvider, NoCircuits
 from watchkeeper.health.monitor import HealthMonitor
@@ -51,35 +49,14 @@ def _configuration_auth(settings: Settings) -> ApiKeyAuth:
 
 
 def health_router(
-    recorder: Recorder,
-    settings: Settings,
-    probes: ProbeRegistry,
-    sampler: SystemSampler | None,
-    prefix: str = "",
-    circuits: CircuitStateProvider | None = None,
-    version: str | None = None,
+    monitor: HealthMonitor, auth: ApiKeyAuth, prefix: str = "", include_in_schema: bool = True
 ) -> APIRouter:
-    """The health endpoints; its lifespan starts the probes and the sampler on the app's loop.
+    """The health endpoints, answered from ``monitor``'s in-memory state.
 
-    Include it with ``app.include_router`` (FastAPI merges the lifespan), and register
-    :func:`unauthorized_response` for :class:`Unauthorized` unless :func:`mount_health` does.
+    ``auth`` guards ``/health/configuration``; routes raising :class:`Unauthorized` need
+    :func:`unauthorized_response` registered as the application's handler for it.
     """
-    monitor = HealthMonitor(recorder, settings, probes, sampler, circuits or NoCircuits(), version)
-    auth = _configuration_auth(settings)
-
-    @asynccontextmanager
-    async def lifespan(_: Any) -> AsyncIterator[None]:
-        probes.start()
-        if sampler is not None:
-            sampler.start(asyncio.get_running_loop())
-        try:
-            yield
-        finally:
-            if sampler is not None:
-                sampler.stop()
-            await probes.stop()
-
-    router = APIRouter(prefix=prefix, lifespan=lifespan, tags=["health"])
+    router = APIRouter(prefix=prefix, tags=["health"], include_in_schema=include_in_schema)
 
     @router.get("/health", response_class=HealthJSONResponse, responses=_FAILING)
     async def overall() -> Response:
@@ -137,40 +114,46 @@ def health_router(
     return router
 
 
-def mount_health(
-    app: FastAPI,
-    recorder: Recorder,
-    settings: Settings | None = None,
-    prefix: str = "",
-    probes: ProbeRegistry | None = None,
-    sampler: SystemSampler | None = None,
-    circuits: CircuitStateProvider | None = None,
-) -> ProbeRegistry:
-    """Add the health endpoints, the store probe and the system sampler to ``app``.
+class HealthComponent:
+    """Health for the runtime: the store probe, the system sampler and the endpoints.
 
-    Returns the probe registry so the app can register its own probes.
+    Probes and the loop-lag monitor run on the serving event loop, so :meth:`start` is awaited
+    there; the endpoints only read their latest results.
     """
-    effective = settings or recorder.settings
-    registry = probes or ProbeRegistry()
-    if STORE_PROBE not in registry:
-        register_store_probe(registry, recorder)
-    app.include_router(
-        health_router(
-            recorder,
-            effective,
-            registry,
-            sampler or SystemSampler(recorder, effective),
-            prefix,
-            circuits,
-            app.version,
+
+    name = "health"
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        settings: Settings,
+        probes: ProbeRegistry | None = None,
+        sampler: SystemSampler | None = None,
+        circuits: CircuitStateProvider | None = None,
+        version: str | None = None,
+        prefix: str = "",
+    ) -> None:
+        self.probes = probes or ProbeRegistry()
+        if STORE_PROBE not in self.probes:
+            register_store_probe(self.probes, recorder)
+        self.sampler = sampler or SystemSampler(recorder, settings)
+        self.monitor = HealthMonitor(
+            recorder, settings, self.probes, self.sampler, circuits or NoCircuits(), version
         )
-    )
+        auth = _configuration_auth(settings)
+        self._router = health_router(self.monitor, auth)
+        if prefix:
+            # Also beside Watchkeeper's other endpoints, for a host that has routes of its own
+            # at /health or /metrics (documented once, at the root).
+            self._router.include_router(health_router(self.monitor, auth, prefix, False))
 
-    async def handle_unauthorized(request: Request, error: Exception) -> Response:
-        if isinstance(error, Unauthorized):
-            return unauthorized_response(error)
-        raise error
+    def router(self) -> APIRouter:
+        return self._router
 
-    if Unauthorized not in app.exception_handlers:
-        app.add_exception_handler(Unauthorized, handle_unauthorized)
-    return registry
+    async def start(self) -> None:
+        self.probes.start()
+        self.sampler.start(asyncio.get_running_loop())
+
+    async def stop(self) -> None:
+        self.sampler.stop()
+        await self.probes.stop()

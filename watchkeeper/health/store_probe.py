@@ -84,4 +84,6 @@ def register_store_probe(
         timeout=timeout,
         required=True,
         component_type=ComponentType.DATASTORE,
+        # Recording buffers and retries while the store is away; the app itself is fine.
+        advisory=True,
     )

@@ -2,8 +2,9 @@
 
 Pure ASGI (not ``BaseHTTPMiddleware``) so streaming responses pass through untouched and are timed
 to their last byte. The span is named after the matched route template (see :mod:`.routes`),
-so ``/api/users/42`` and ``/api/users/43`` are one name; unmatched paths all share
-:data:`~watchkeeper.recording.attributes.UNMATCHED_ROUTE`. Exceptions are recorded and
+so ``GET /api/users/42`` and ``GET /api/users/43`` are one name, ``GET /api/users/{id}``;
+unmatched paths all share
+:data:`~watchkeeper.recording.attributes.UNMATCHED_REQUEST`. Exceptions are recorded and
 re-raised as the same object. Recording failures are contained and never reach the app.
 
 This runs on every request, and a hello-world endpoint's own work is only some ten times what
@@ -20,6 +21,7 @@ from binascii import hexlify
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
+from watchkeeper.instrumentation.guest import Guest
 from watchkeeper.instrumentation.identity import (
     NOBODY,
     IdentityExtractor,
@@ -35,9 +37,11 @@ from watchkeeper.recording.attributes import (
     METHOD,
     REQUEST_SIZE,
     RESPONSE_SIZE,
+    ROUTE,
     STACK,
     STATUS_CODE,
     TIME_TO_FIRST_BYTE,
+    UNMATCHED_REQUEST,
     UNMATCHED_ROUTE,
 )
 from watchkeeper.recording.model import SpanKind, SpanStatus
@@ -72,10 +76,20 @@ _perf_counter = time.perf_counter
 
 
 class WatchkeeperMiddleware:
-    def __init__(self, app: ASGIApp, recorder: Recorder, options: RequestOptions) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        recorder: Recorder,
+        options: RequestOptions,
+        guest: Guest | None = None,
+    ) -> None:
         self.app = app
         self.recorder = recorder
         self.options = options
+        self._guest = guest
+        self._guest_started = guest is None
+        # Every path Watchkeeper might serve, for one C-level startswith on each request.
+        self._guest_prefixes: tuple[str, ...] = (*guest.prefixes,) if guest is not None else ()
         self._trace_header = options.trace_header.lower().encode("latin-1")
         self._excluded = tuple(prefix.rstrip("/") for prefix in options.exclude_paths if prefix)
         self._route_names = RouteNames()
@@ -95,18 +109,76 @@ class WatchkeeperMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
+        if not self._guest_started:
+            await self._start_guest(kind)
         if kind == "http":
+            if scope["path"].startswith(self._guest_prefixes) and self._serve_guest(scope):
+                await self._guest_app(scope, receive, send)
+                return
             opened = self._open(scope, REQUEST)
             if opened is not None:
                 span, headers = opened
                 await self._http(span, headers, scope, receive, send)
                 return
         elif kind == "websocket":
+            if scope["path"].startswith(self._guest_prefixes) and self._serve_guest(scope):
+                await self._guest_app(scope, receive, send)
+                return
             opened = self._open(scope, WEBSOCKET)
             if opened is not None:
                 await self._websocket(opened[0], scope, receive, send)
                 return
+        elif kind == "lifespan" and self._guest is not None:
+            await self._lifespan(self._guest, scope, receive, send)
+            return
         await self.app(scope, receive, send)
+
+    # -- Watchkeeper as a guest of the host app ---------------------------------------------
+
+    def _serve_guest(self, scope: Scope) -> bool:
+        guest = self._guest
+        return guest is not None and guest.serves(scope["path"])
+
+    async def _guest_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        guest = self._guest
+        if guest is not None:
+            await guest.app(scope, receive, send)
+
+    async def _start_guest(self, kind: str) -> None:
+        """Without a lifespan (a server run with it off, a mounted app), start on first use."""
+        self._guest_started = True
+        guest = self._guest
+        if kind != "lifespan" and guest is not None:
+            try:
+                await guest.start()
+            except Exception as error:
+                self.recorder.report_internal_error("starting Watchkeeper", error)
+            self._guest_prefixes = guest.prefixes
+
+    async def _lifespan(self, guest: Guest, scope: Scope, receive: Receive, send: Send) -> None:
+        """Start before the host's start-up; stop after its shutdown, before the server exits."""
+
+        async def receive_starting() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await guest.start()
+                except Exception as error:
+                    self.recorder.report_internal_error("starting Watchkeeper", error)
+                self._guest_prefixes = guest.prefixes
+            return message
+
+        async def send_stopping(message: Message) -> None:
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed") or (
+                message["type"] == "lifespan.startup.failed"
+            ):
+                try:
+                    await guest.stop()
+                except Exception as error:
+                    self.recorder.report_internal_error("stopping Watchkeeper", error)
+            await send(message)
+
+        await self.app(scope, receive_starting, send_stopping)
 
     def _is_excluded(self, path: str) -> bool:
         # Whole path segments only: excluding /health must not hide /healthcare.
@@ -136,10 +208,10 @@ class WatchkeeperMiddleware:
                         headers[name] = value
             traceparent = headers.get(TRACEPARENT)
             if traceparent is None:
-                span = self.recorder.span(UNMATCHED_ROUTE, kind)
+                span = self.recorder.span(UNMATCHED_REQUEST, kind)
             else:
                 trace_id, parent_id = parse_traceparent(traceparent)
-                span = self.recorder.span(UNMATCHED_ROUTE, kind, None, trace_id, parent_id)
+                span = self.recorder.span(UNMATCHED_REQUEST, kind, None, trace_id, parent_id)
         except Exception as error:
             self.recorder.report_internal_error("starting a request span", error)
             return None
@@ -284,7 +356,11 @@ class WatchkeeperMiddleware:
         self, span: ActiveSpan, scope: Scope, root_path: str, values: dict[str, Any]
     ) -> None:
         try:
-            span.name = self._route_names.name(scope, root_path)
+            route = values[ROUTE] = self._route_names.name(scope, root_path)
+            # OpenTelemetry's HTTP span name: GET and PUT of one path are two operations.
+            span.name = (
+                UNMATCHED_REQUEST if route == UNMATCHED_ROUTE else f"{values[METHOD]} {route}"
+            )
             late = self._late_identity
             if (
                 late

@@ -1,10 +1,11 @@
 """The route template a request matched, which names its span.
 
 Starlette and FastAPI leave the matched route in ``scope["route"]`` once routing is done; the
-template is read from there. Older Starlette versions (and plain Starlette routes there) do not,
-so the template is then found by matching the app's routes again, remembered per method and path
-in a bounded cache so a hot endpoint is matched once, and scanners probing random paths cannot
-grow memory.
+template is read from there (for FastAPI's included routers, from the effective path it keeps
+beside the route, so the routers' prefixes are part of the name). Older Starlette versions (and
+plain Starlette routes there) do not, so the template is then found by matching the app's routes
+again, remembered per method and path in a bounded cache so a hot endpoint is matched once, and
+scanners probing random paths cannot grow memory.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ class RouteNames:
         route = scope.get("route")
         if route is None:
             return self._resolved(scope, root_path)
-        template = getattr(route, "path", None)
+        template = _included_template(scope, route)
+        if template is None:
+            template = getattr(route, "path", None)
         if not isinstance(template, str):
             return UNMATCHED_ROUTE
         routed_root: str = scope.get("root_path", "")
@@ -64,6 +67,25 @@ class RouteNames:
         if len(cache) > self._cache_size:
             cache.popitem(last=False)
         return name
+
+
+def _included_template(scope: Scope, route: object) -> str | None:
+    """The full template of a route reached through included routers, prefixes and all.
+
+    FastAPI includes routers lazily: the route left in ``scope["route"]`` is the one declared on
+    the router, whose own path lacks the prefixes it was included with. FastAPI keeps the route's
+    effective path beside it, for its own telemetry; it is used when it belongs to this route.
+    """
+    fastapi_scope = scope.get("fastapi")
+    if not isinstance(fastapi_scope, dict):
+        return None
+    context = fastapi_scope.get("effective_route_context")
+    if context is None or getattr(context, "original_route", None) is not route:
+        return None
+    template = getattr(getattr(context, "starlette_route", None), "path_format", None) or getattr(
+        context, "path_format", None
+    )
+    return template if isinstance(template, str) else None
 
 
 def _match(routes: Sequence[BaseRoute], scope: Scope, prefix: str) -> str | None:

@@ -3,15 +3,14 @@
 Metrics are updated by a batch observer on the recorder's flush worker, never on the request
 path::
 
-    recorder = watchkeeper.configure()
-    mount_metrics(app, recorder)  # serves /metrics
+    watchkeeper.instrument(app)  # serves /metrics once API keys are set (or access is opened)
 
 With several worker processes, set ``WATCHKEEPER_METRICS_MULTIPROCESS_DIR`` (or
 ``PROMETHEUS_MULTIPROC_DIR``) to an empty directory in the server's environment; see
 :mod:`watchkeeper.metrics.multiprocess`.
 """
 
-from watchkeeper.metrics.endpoint import metrics_router, mount_metrics
+from watchkeeper.metrics.endpoint import MetricsComponent, metrics_router
 from watchkeeper.metrics.exporter import PrometheusExporter
 from watchkeeper.metrics.labels import OTHER, UNKNOWN
 from watchkeeper.metrics.observer import (
@@ -28,7 +27,7 @@ __all__ = [
     "RESPONSE_SIZE_ATTRIBUTE",
     "STATUS_CODE_ATTRIBUTE",
     "UNKNOWN",
+    "MetricsComponent",
     "PrometheusExporter",
     "metrics_router",
-    "mount_metrics",
 ]

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
-
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from watchkeeper.access.keys import ApiKeyAuth, Unauthorized, presented_key, unauthorized_response
 from watchkeeper.config import Settings
@@ -45,28 +41,20 @@ def metrics_router(
     return router
 
 
-def mount_metrics(
-    app: FastAPI,
-    recorder: Recorder,
-    settings: Settings | None = None,
-    path: str = "/metrics",
-) -> PrometheusExporter:
-    """Serve ``/metrics`` from ``app``, and close the exporter when the app shuts down."""
-    exporter = PrometheusExporter(recorder, settings)
-    app.include_router(metrics_router(recorder, settings, path, exporter))
-    _close_on_shutdown(app, exporter)
-    return exporter
+class MetricsComponent:
+    """``/metrics`` for the runtime; closing the exporter on stop retires this worker's gauges."""
 
+    name = "metrics"
 
-def _close_on_shutdown(app: FastAPI, exporter: PrometheusExporter) -> None:
-    inner: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context
+    def __init__(self, recorder: Recorder, settings: Settings, path: str = "/metrics") -> None:
+        self.exporter = PrometheusExporter(recorder, settings)
+        self._router = metrics_router(recorder, settings, path, self.exporter)
 
-    @asynccontextmanager
-    async def lifespan(application: Any) -> AsyncIterator[Any]:
-        try:
-            async with inner(application) as state:
-                yield state
-        finally:
-            exporter.close()
+    def router(self) -> APIRouter:
+        return self._router
 
-    app.router.lifespan_context = lifespan
+    async def start(self) -> None:
+        """The exporter observes the recorder from its creation on."""
+
+    async def stop(self) -> None:
+        self.exporter.close()

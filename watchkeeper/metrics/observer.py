@@ -17,6 +17,7 @@ from watchkeeper.storage.base import Batch
 
 # The attributes the ASGI instrumentation puts on request spans.
 METHOD_ATTRIBUTE = attributes.METHOD
+ROUTE_ATTRIBUTE = attributes.ROUTE
 STATUS_CODE_ATTRIBUTE = attributes.STATUS_CODE
 REQUEST_SIZE_ATTRIBUTE = attributes.REQUEST_SIZE
 RESPONSE_SIZE_ATTRIBUTE = attributes.RESPONSE_SIZE
@@ -81,8 +82,12 @@ class BatchMetrics:
     def _request(self, span: Span) -> None:
         families = self.families
         attributes = span.attributes or {}
-        # The span's name is the route template (`/items/{item_id}`), never the raw path.
-        handler = self._label("http_requests", "handler", span.name)
+        # The route template (`/items/{item_id}`), never the raw path; the span's name adds the
+        # method, which prometheus-fastapi-instrumentator keeps in a label of its own.
+        route = attributes.get(ROUTE_ATTRIBUTE)
+        handler = self._label(
+            "http_requests", "handler", route if isinstance(route, str) else span.name
+        )
         method = self._label("http_requests", "method", _text(attributes.get(METHOD_ATTRIBUTE)))
         status = _status_class(attributes.get(STATUS_CODE_ATTRIBUTE), span.is_error)
         families.http_requests.labels(method, status, handler).inc()

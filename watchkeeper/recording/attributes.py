@@ -7,6 +7,8 @@ metrics built from it can never disagree about a name.
 from __future__ import annotations
 
 METHOD = "method"
+ROUTE = "route"
+"""The route template alone (``/api/v1/items/{item_id}``); the span's name adds the method."""
 STATUS_CODE = "status_code"
 REQUEST_SIZE = "request_size"
 RESPONSE_SIZE = "response_size"
@@ -20,4 +22,6 @@ TOOL_SECONDS = "tool_seconds"
 COST_STATUS = "cost_status"
 
 UNMATCHED_ROUTE = "none"
-"""The one name for requests no route matched (prometheus-fastapi-instrumentator's choice)."""
+"""The route of requests no route matched (prometheus-fastapi-instrumentator's label value)."""
+UNMATCHED_REQUEST = "unmatched route"
+"""The one span name for requests no route matched, whatever their method and path."""

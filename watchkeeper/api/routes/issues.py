@@ -15,7 +15,6 @@ from watchkeeper.storage.base import ErrorGroup, Scope, StoredLog, StoredValidat
 
 def router(context: ApiContext) -> APIRouter:
     api = APIRouter(tags=["issues"])
-    store = context.store
 
     @api.get("/errors", response_model=list[ErrorGroup], summary="Errors grouped by type")
     def errors(
@@ -23,7 +22,7 @@ def router(context: ApiContext) -> APIRouter:
         scope: Annotated[Scope, Depends(current_scope)],
         limit: Limit = 100,
     ) -> list[ErrorGroup]:
-        return store.error_groups(window, scope, limit)
+        return context.store.error_groups(window, scope, limit)
 
     @api.get(
         "/validations",
@@ -40,7 +39,7 @@ def router(context: ApiContext) -> APIRouter:
         target: Annotated[str | None, Query(max_length=512)] = None,
     ) -> PageOut[StoredValidation]:
         return PageOut.of(
-            store.validations(window, scope, failed_only, severity, target, limit, cursor)
+            context.store.validations(window, scope, failed_only, severity, target, limit, cursor)
         )
 
     @api.get("/logs", response_model=PageOut[StoredLog], summary="Log search, newest first")
@@ -53,6 +52,8 @@ def router(context: ApiContext) -> APIRouter:
         text: Annotated[str | None, Query(max_length=512)] = None,
         trace_id: Annotated[str | None, Query(pattern="^[0-9a-f]{32}$")] = None,
     ) -> PageOut[StoredLog]:
-        return PageOut.of(store.logs(window, scope, int(level), text, trace_id, limit, cursor))
+        return PageOut.of(
+            context.store.logs(window, scope, int(level), text, trace_id, limit, cursor)
+        )
 
     return api

@@ -12,7 +12,7 @@ from watchkeeper.api.context import ApiContext
 from watchkeeper.api.errors import NotFound
 from watchkeeper.api.params import Limit, current_scope, time_range
 from watchkeeper.recording.stats import StatsSnapshot
-from watchkeeper.storage.base import Scope, Store, StoredMetric, TimeRange, UsageRow
+from watchkeeper.storage.base import Scope, StoredMetric, TimeRange, UsageRow
 from watchkeeper.storage.rollups import Dimension
 
 
@@ -28,7 +28,6 @@ class UsageBy(StrEnum):
 
 def router(context: ApiContext) -> APIRouter:
     api = APIRouter(tags=["usage"])
-    store = context.store
 
     @api.get(
         "/costs/{by}",
@@ -41,14 +40,14 @@ def router(context: ApiContext) -> APIRouter:
         scope: Annotated[Scope, Depends(current_scope)],
         limit: Limit = 100,
     ) -> list[UsageRow]:
-        return store.usage(window, scope, by.dimension, limit)
+        return context.store.usage(window, scope, by.dimension, limit)
 
     for path, dimension, summary in (
         ("/users", Dimension.USER, "Users by usage"),
         ("/organisations", Dimension.ORG, "Organisations by usage"),
     ):
         api.add_api_route(
-            path, _usage_of(store, dimension), response_model=list[UsageRow], summary=summary
+            path, _usage_of(context, dimension), response_model=list[UsageRow], summary=summary
         )
 
     @api.get(
@@ -62,7 +61,7 @@ def router(context: ApiContext) -> APIRouter:
         scope: Annotated[Scope, Depends(current_scope)],
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> list[StoredMetric]:
-        return store.metrics(window, scope, name, limit)
+        return context.store.metrics(window, scope, name, limit)
 
     @api.get(
         "/recorder",
@@ -80,12 +79,12 @@ def router(context: ApiContext) -> APIRouter:
     return api
 
 
-def _usage_of(store: Store, dimension: Dimension) -> Callable[..., list[UsageRow]]:
+def _usage_of(context: ApiContext, dimension: Dimension) -> Callable[..., list[UsageRow]]:
     def usage(
         window: Annotated[TimeRange, Depends(time_range)],
         scope: Annotated[Scope, Depends(current_scope)],
         limit: Limit = 100,
     ) -> list[UsageRow]:
-        return store.usage(window, scope, dimension, limit)
+        return context.store.usage(window, scope, dimension, limit)
 
     return usage

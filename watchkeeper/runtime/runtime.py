@@ -1,0 +1,189 @@
+"""The runtime: one store, one recorder, the callers' authentication, and components.
+
+``watchkeeper.instrument(app)``, ``watchkeeper serve``, the demo and the CLI all build one. It is
+started and stopped in one place, the ASGI lifespan (inside a host app, through the request
+middleware's :class:`~watchkeeper.runtime.guest.Guest`), and never takes over signal handlers:
+the flush at shutdown runs after the server has drained the requests in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from functools import cached_property
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.routing import BaseRoute
+
+from watchkeeper._version import __version__
+from watchkeeper.access.keys import ApiKeyAuth
+from watchkeeper.api.app import API_PREFIX, ApiComponent
+from watchkeeper.api.context import ApiContext
+from watchkeeper.api.errors import install_error_handlers
+from watchkeeper.config import Settings, load_settings
+from watchkeeper.dashboard.router import DashboardComponent
+from watchkeeper.health.circuits import CircuitStateProvider
+from watchkeeper.health.probes import ProbeRegistry
+from watchkeeper.health.router import HealthComponent
+from watchkeeper.health.system import SystemSampler
+from watchkeeper.instrumentation.guest import ROOT_PATHS, Guest, paths_the_host_serves
+from watchkeeper.metrics.endpoint import MetricsComponent
+from watchkeeper.recording.recorder import Recorder
+from watchkeeper.runtime.component import Component
+from watchkeeper.storage.base import Store
+from watchkeeper.storage.handle import StoreHandle
+
+logger = logging.getLogger("watchkeeper")
+
+DEFAULT_PREFIX = "/watchkeeper"
+
+
+class Runtime:
+    """Everything Watchkeeper runs, for one process.
+
+    Health is always served; the API, dashboard and ``/metrics`` only once API keys are set or
+    access is opened, since they show recorded data. ``standalone`` is ``watchkeeper serve``:
+    Watchkeeper's application is the whole server, its dashboard at the root, and the live feed
+    polls the store the apps write into.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        recorder: Recorder | None = None,
+        store: Store | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        serve: bool = True,
+        standalone: bool = False,
+        probes: ProbeRegistry | None = None,
+        sampler: SystemSampler | None = None,
+        circuits: CircuitStateProvider | None = None,
+        version: str | None = None,
+    ) -> None:
+        self.settings = settings or (recorder.settings if recorder is not None else load_settings())
+        sink = recorder.sink if recorder is not None else None
+        self.stores = sink if isinstance(sink, StoreHandle) else StoreHandle(self.settings, store)
+        self.recorder = recorder or Recorder(self.settings, sink=self.stores)
+        self.prefix = "" if standalone else prefix.rstrip("/")
+        self.standalone = standalone
+        self.components: list[Component] = []
+        self.health = HealthComponent(
+            self.recorder, self.settings, probes, sampler, circuits, version, self.prefix
+        )
+        self.add(self.health)
+        self.api: ApiComponent | None = None
+        self.metrics: MetricsComponent | None = None
+        if serve and (self.settings.api_keys or self.settings.open_access):
+            auth = ApiKeyAuth.from_settings(self.settings)
+            context = ApiContext.build(self.stores, self.settings, self.recorder)
+            self.api = ApiComponent(context, auth, self.prefix, poll_store=standalone)
+            self.metrics = MetricsComponent(self.recorder, self.settings)
+            self.add(self.api)
+            self.add(DashboardComponent(self.prefix))
+            self.add(self.metrics)
+        elif serve:
+            logger.info(
+                "Watchkeeper: set WATCHKEEPER_API_KEYS to serve the dashboard, API and /metrics "
+                "(health endpoints are served already)."
+            )
+        self._started = False
+        self._starting = asyncio.Lock()
+
+    @property
+    def probes(self) -> ProbeRegistry:
+        """Where an app registers probes of its own dependencies."""
+        return self.health.probes
+
+    def add(self, component: Component) -> None:
+        """Run ``component`` with the runtime; before its application is first used."""
+        if "app" in self.__dict__:
+            raise RuntimeError(
+                f"cannot add the {component.name!r} component: Watchkeeper's application is "
+                "already built; add components before the app starts serving"
+            )
+        self.components.append(component)
+
+    @cached_property
+    def app(self) -> FastAPI:
+        """Watchkeeper's own application: every component's routes, its own error handlers."""
+        own_docs = self.standalone
+        app = FastAPI(
+            title="Watchkeeper",
+            version=__version__,
+            description="Traces, costs and health of an AI application, recorded by Watchkeeper.",
+            openapi_url="/openapi.json" if own_docs else f"{self.prefix}{API_PREFIX}/openapi.json",
+            docs_url="/docs" if own_docs else None,
+            redoc_url="/redoc" if own_docs else None,
+            lifespan=self._lifespan if self.standalone else None,
+        )
+        install_error_handlers(app)
+        for component in self.components:
+            router = component.router()
+            if router is not None:
+                app.include_router(router)
+        return app
+
+    def guest(self, host_routes: Sequence[BaseRoute]) -> Guest:
+        """What the request middleware needs to serve Watchkeeper inside a host app.
+
+        ``host_routes`` is read when the runtime starts, so routes the host adds after
+        ``instrument()`` still keep their paths: Watchkeeper never shadows a host's route.
+        """
+        guest = Guest(self.app, (self.prefix, *ROOT_PATHS), self.start, self.stop)
+
+        async def start() -> None:
+            taken = paths_the_host_serves(host_routes, ROOT_PATHS)
+            if taken:
+                logger.info(
+                    "Watchkeeper leaves %s to the app's own routes; its own are under %s.",
+                    ", ".join(sorted(taken)),
+                    self.prefix,
+                )
+            guest.prefixes = (self.prefix, *(path for path in ROOT_PATHS if path not in taken))
+            await self.start()
+
+        guest.start = start
+        return guest
+
+    async def start(self) -> None:
+        """Start recording and every component; the store opens in the background."""
+        async with self._starting:
+            if self._started:
+                return
+            self._started = True
+            self.app  # noqa: B018 - built now: components cannot be added once running
+            self.stores.open_in_background()
+            self.recorder.start()
+            for component in self.components:
+                try:
+                    await component.start()
+                except Exception:
+                    # The host app must start whatever happens to a part of Watchkeeper.
+                    logger.exception("Watchkeeper's %s could not start", component.name)
+
+    async def stop(self) -> None:
+        """Stop the components, flush what was recorded, close the store."""
+        async with self._starting:
+            if not self._started:
+                return
+            self._started = False
+            for component in reversed(self.components):
+                try:
+                    await component.stop()
+                except Exception:
+                    logger.exception("Watchkeeper's %s did not stop cleanly", component.name)
+            # Off the loop: the flush may take seconds, and the server may still be answering.
+            await asyncio.to_thread(self.recorder.stop)
+            self.stores.close()
+
+    @asynccontextmanager
+    async def _lifespan(self, _: Any) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()

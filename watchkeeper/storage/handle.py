@@ -1,0 +1,132 @@
+"""The one store of a process, opened in the background so an unreachable store never stops the app.
+
+Opening (connecting, then migrating) runs on its own daemon thread and is retried with backoff
+until it succeeds. Until then every use raises :class:`StoreUnavailable` with the reason: the
+flush worker keeps its batches and retries, the API answers 503, and health says why. The
+recorder and the API share this one handle, so one process has one connection pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from watchkeeper.config import Settings
+from watchkeeper.storage.base import Batch, Store, StoreUnavailable
+from watchkeeper.storage.factory import open_store
+
+logger = logging.getLogger("watchkeeper")
+
+FIRST_RETRY_SECONDS = 0.5
+MAX_RETRY_SECONDS = 30.0
+FIRST_ATTEMPT_WAIT_SECONDS = 30.0
+"""How long a write waits for the first opening attempt to end, so the first flush after
+start-up does not count a failure just because the store was still being opened."""
+
+PING_WAIT_SECONDS = 3.0
+StoreOpener = Callable[[Settings], Store]
+
+
+class StoreHandle:
+    def __init__(
+        self, settings: Settings, store: Store | None = None, opener: StoreOpener = open_store
+    ) -> None:
+        self._settings = settings
+        self._opener = opener
+        self._store = store
+        self._owned = store is None
+        self._lock = threading.Lock()
+        self._attempted = threading.Event()
+        self._closing = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_error: str | None = None
+        if store is not None:
+            self._attempted.set()
+
+    @property
+    def is_open(self) -> bool:
+        return self._store is not None
+
+    def open_in_background(self) -> None:
+        """Start opening the store, unless it is open or being opened. Returns at once."""
+        with self._lock:
+            if self._store is not None or self._thread is not None:
+                return
+            self._closing.clear()
+            self._thread = threading.Thread(
+                target=self._open_until_done, name="watchkeeper-store-open", daemon=True
+            )
+            self._thread.start()
+
+    def wait_open(self, timeout: float) -> bool:
+        """Wait until the store is open; ``False`` if it is not within ``timeout`` seconds."""
+        self._attempted.wait(timeout)
+        thread = self._thread
+        if self._store is None and thread is not None:
+            thread.join(timeout)
+        return self._store is not None
+
+    def current(self) -> Store:
+        """The open store, or :class:`StoreUnavailable` saying why there is none yet."""
+        store = self._store
+        if store is None:
+            reason = self.last_error or "it is still being opened"
+            raise StoreUnavailable(f"Watchkeeper's store is not open: {reason}")
+        return store
+
+    # -- the recorder's sink ----------------------------------------------------------------
+
+    def write(self, batch: Batch) -> None:
+        self._await_first_attempt(FIRST_ATTEMPT_WAIT_SECONDS)
+        self.current().write(batch)
+
+    def ping(self) -> None:
+        self._await_first_attempt(PING_WAIT_SECONDS)
+        self.current().ping()
+
+    def _await_first_attempt(self, timeout: float) -> None:
+        # Callers on Watchkeeper's own threads only (the flush worker, the store probe's), so
+        # a process starting up does not report a store that is merely still being opened.
+        if self._store is None and self._thread is not None:
+            self._attempted.wait(timeout)
+
+    def close(self) -> None:
+        self._closing.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout=5.0)
+        with self._lock:
+            store, self._store = self._store, None
+        if store is not None and self._owned:
+            store.close()
+
+    def _open_until_done(self) -> None:
+        delay = FIRST_RETRY_SECONDS
+        while not self._closing.is_set():
+            try:
+                store = self._opener(self._settings)
+            except StoreUnavailable as error:
+                self._failed(str(error))
+            except Exception as error:  # contained: a bug here must not kill the retries
+                self._failed(f"{type(error).__name__}: {error}")
+            else:
+                with self._lock:
+                    self._store = store
+                if self.last_error is not None:
+                    logger.warning("Watchkeeper reached its store; recording is stored again.")
+                self.last_error = None
+                self._attempted.set()
+                return
+            self._attempted.set()
+            self._closing.wait(delay)
+            delay = min(delay * 2, MAX_RETRY_SECONDS)
+
+    def _failed(self, reason: str) -> None:
+        if reason != self.last_error:
+            logger.warning(
+                "Watchkeeper cannot open its store (%s). The app keeps serving; recording is "
+                "buffered and the store is retried in the background.",
+                reason,
+            )
+        self.last_error = reason
