@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.stores import batch_of, span
-from watchkeeper.api.app import create_app
+from watchkeeper.runtime.runtime import create_app
 from watchkeeper.config import Settings, load_settings
 from watchkeeper.recording.model import (
     LogLevel,

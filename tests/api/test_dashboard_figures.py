@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from tests.api.conftest import API_KEY, AUTH
 from tests.support.stores import StoreTarget, batch_of, span
-from watchkeeper.api.app import create_app
+from watchkeeper.runtime.runtime import create_app
 from watchkeeper.config import load_settings
 from watchkeeper.recording.model import Span, SpanKind
 from watchkeeper.storage import migrate

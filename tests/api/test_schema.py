@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
 from tests.api.conftest import API_KEY
-from watchkeeper.api.app import create_app
+from watchkeeper.runtime.runtime import create_app
 from watchkeeper.config import load_settings
 
 _directory = Path(tempfile.mkdtemp(prefix="watchkeeper-schema-"))

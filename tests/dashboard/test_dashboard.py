@@ -13,7 +13,7 @@ from tests.api.conftest import API_KEY, fill
 from tests.dashboard.conftest import log_in
 from tests.support.server import LiveServer
 from tests.support.stores import batch_of, span
-from watchkeeper.api.app import create_app
+from watchkeeper.runtime.runtime import create_app
 from watchkeeper.config import load_settings
 from watchkeeper.recording.model import SpanKind
 from watchkeeper.storage.factory import open_store

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from watchkeeper.api.app import create_app
+from watchkeeper.runtime.runtime import create_app
 from watchkeeper.config import load_settings
 
 

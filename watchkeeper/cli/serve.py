@@ -8,7 +8,7 @@ import typer
 import uvicorn
 
 from watchkeeper.config import load_settings
-from watchkeeper.runtime.runtime import Runtime
+from watchkeeper.runtime.runtime import create_app
 from watchkeeper.storage.factory import store_location
 
 
@@ -18,7 +18,7 @@ def command(
 ) -> None:
     """Serve Watchkeeper over the store that your app's replicas write into."""
     settings = load_settings()
-    app = Runtime(settings, standalone=True).app
+    app = create_app(settings)
     typer.echo(f"Store: {store_location(settings).description}")
     typer.echo(f"Dashboard: http://{host}:{port}/  (log in with one of WATCHKEEPER_API_KEYS)")
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -187,3 +187,11 @@ class Runtime:
             yield
         finally:
             await self.stop()
+
+
+def create_app(settings: Settings | None = None, *, store: Store | None = None) -> FastAPI:
+    """``watchkeeper serve``'s application, for any ASGI server (``uvicorn --factory``).
+
+    The dashboard, API, health and metrics over the settings' store, which the apps write into.
+    """
+    return Runtime(settings, store=store, standalone=True).app
