@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic_core import PydanticUndefined
 
-from watchkeeper.config import ENV_PREFIX, Settings
+from watchkeeper.config import Settings, variable
 
 
 def _default(field: Any) -> str:
@@ -29,9 +29,8 @@ def _default(field: Any) -> str:
 def table() -> str:
     lines = ["| Setting | Environment variable | Default | Meaning |", "|---|---|---|---|"]
     for name, field in Settings.model_fields.items():
-        variable = "`DATABASE_URL`" if name == "database_url" else f"`{ENV_PREFIX}{name.upper()}`"
         description = (field.description or "").replace("|", "\\|")
-        lines.append(f"| `{name}` | {variable} | {_default(field)} | {description} |")
+        lines.append(f"| `{name}` | `{variable(name)}` | {_default(field)} | {description} |")
     return "\n".join(lines)
 
 

@@ -1,17 +1,26 @@
-"""Watchkeeper's settings: one object, from code, ``WATCHKEEPER_*`` variables and ``DATABASE_URL``.
+"""Watchkeeper's settings: one object, from code and ``WATCHKEEPER_*`` environment variables.
 
 A bad value fails at start-up with :class:`ConfigurationError`, whose message names the
-environment variable and says what was expected, so an operator can fix it without reading code.
+environment variable, says what was expected and shows a value that would do, so an operator can
+fix it without reading code. A ``WATCHKEEPER_*`` variable that is no setting (a typo) is logged
+with the nearest real one, because pydantic would otherwise ignore it without a word.
+
+The host app's own ``DATABASE_URL`` is deliberately not read: Watchkeeper's tables go only where
+``WATCHKEEPER_DATABASE_URL`` says.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
+import logging
 import os
 import re
 import socket
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from pydantic import (
     AliasChoices,
@@ -20,12 +29,25 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "WATCHKEEPER_"
+
+NOT_SETTINGS = frozenset({"WATCHKEEPER_TEST_POSTGRES_URL", "WATCHKEEPER_TEST_REDIS_URL"})
+"""``WATCHKEEPER_*`` variables that are legitimately set but are not settings, so never reported
+as typos: the servers Watchkeeper's own test suite runs against."""
+
+logger = logging.getLogger("watchkeeper")
+
+_SQLITE_URL = re.compile(r"sqlite:///(?P<path>[^?#]+)")
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+# Lower case only: PostgreSQL folds unquoted names, so "Watchkeeper" would not name one schema
+# the same way in search_path and in CREATE SCHEMA; "pg_" names are reserved by PostgreSQL.
+_SCHEMA_NAME = re.compile(r"(?!pg_)[a-z_][a-z0-9_]{0,62}")
 
 # Request recording's defaults, shared with the code-level options (instrumentation.options,
 # instrumentation.identity) so the two ways of configuring start from the same values.
@@ -82,20 +104,34 @@ class Settings(BaseSettings):
         extra="forbid",
         validate_default=True,
         populate_by_name=True,
+        # Lists and objects arrive as raw text and are read by _from_text, so a list can be
+        # written "a,b" as well as JSON, and a bad value names its variable.
+        enable_decoding=False,
     )
 
     enabled: bool = Field(True, description="Record anything at all; off makes every API a no-op.")
     database_url: SecretStr | None = Field(
         None,
-        validation_alias=AliasChoices("WATCHKEEPER_DATABASE_URL", "DATABASE_URL", "database_url"),
-        description="PostgreSQL URL (postgresql://…) shared by app replicas; unset means SQLite.",
+        examples=["sqlite:///data/watchkeeper.db", "postgresql://user@db:5432/app"],
+        description="Where to store: sqlite:///relative/path.db, sqlite:////absolute/path.db "
+        "or postgresql://… (shared by app replicas); unset means WATCHKEEPER_SQLITE_PATH. The "
+        "app's own DATABASE_URL is not read.",
     )
     sqlite_path: Path = Field(
-        Path("watchkeeper.db"), description="SQLite file used when no database URL is given."
+        Path("watchkeeper.db"),
+        description="SQLite file used when WATCHKEEPER_DATABASE_URL is unset.",
+    )
+    database_schema: str = Field(
+        "watchkeeper",
+        description="PostgreSQL schema holding Watchkeeper's tables, created if missing, so "
+        "they stay out of the app's own schema and migrations.",
     )
     service: str = Field("app", min_length=1, description="Name of the monitored service.")
     instance: str = Field(
-        default_factory=_default_instance, min_length=1, description="This process's name."
+        default_factory=_default_instance,
+        min_length=1,
+        examples=["web-1"],
+        description="This process's name.",
     )
     buffer_size: int = Field(
         100_000, ge=100, description="Events held in memory before new ones are dropped."
@@ -130,14 +166,21 @@ class Settings(BaseSettings):
         True, description="Redact personal data (e-mail, phone, cards, keys) before storing."
     )
     redact_fields: list[str] = Field(
-        default_factory=list, description="Extra field names whose values are always redacted."
+        default_factory=list,
+        examples=["password,token"],
+        description="Extra field names whose values are always redacted (a,b or a JSON list).",
     )
     redact_patterns: list[str] = Field(
-        default_factory=list, description="Extra regular expressions to redact (JSON list)."
+        default_factory=list,
+        examples=['["ACME-\\\\d{6}"]'],
+        description="Extra regular expressions to redact (a,b or a JSON list, needed when "
+        "one has a comma).",
     )
     api_keys: list[SecretStr] = Field(
         default_factory=list,
-        description="Keys that open the API, dashboard and protected endpoints (JSON list).",
+        examples=["key-one,key-two"],
+        description="Keys that open the API, dashboard and protected endpoints "
+        "(a,b or a JSON list).",
     )
     open_access: bool = Field(
         False, description="Serve the API and dashboard without a key (local development only)."
@@ -145,6 +188,7 @@ class Settings(BaseSettings):
     protect_metrics: bool = Field(True, description="Require a key for /metrics.")
     metrics_multiprocess_dir: Path | None = Field(
         None,
+        examples=["/tmp/watchkeeper-metrics"],
         validation_alias=AliasChoices(
             "WATCHKEEPER_METRICS_MULTIPROCESS_DIR",
             "PROMETHEUS_MULTIPROC_DIR",
@@ -176,12 +220,15 @@ class Settings(BaseSettings):
     )
     integration_thresholds: dict[str, ThresholdOverride] = Field(
         default_factory=dict,
+        examples=['{"openai": {"warn_p95_seconds": 5}}'],
         description="Per-integration health thresholds (JSON object: name -> any of "
         "warn_error_rate, fail_error_rate, warn_p95_seconds, fail_p95_seconds, min_requests).",
     )
     required_integrations: list[str] = Field(
         default_factory=list,
-        description="Integrations that must be healthy for /health/ready to pass (JSON list).",
+        examples=["openai,pinecone"],
+        description="Integrations that must be healthy for /health/ready to pass "
+        "(a,b or a JSON list).",
     )
     health_request_checks: bool = Field(
         False, description="Also judge each request route's error rate and p95 in /health."
@@ -191,7 +238,8 @@ class Settings(BaseSettings):
     )
     exclude_paths: list[str] = Field(
         default_factory=lambda: list(DEFAULT_EXCLUDED_PATHS),
-        description="Path prefixes whose requests are not recorded (JSON list).",
+        description="Path prefixes whose requests are not recorded (a,b or a JSON list; "
+        "empty records every path).",
     )
     trace_header: str = Field(
         DEFAULT_TRACE_HEADER,
@@ -209,11 +257,13 @@ class Settings(BaseSettings):
     )
     integration_hosts: dict[str, str] = Field(
         default_factory=dict,
+        examples=['{"llm.internal": "llm"}'],
         description="Extra host -> integration name mappings for outbound calls (JSON object; "
         "'*.example.com' matches subdomains), added to the built-in AI providers.",
     )
     model_prices: dict[str, ModelPrice] = Field(
         default_factory=dict,
+        examples=['{"my-model": {"input_per_million": 1, "output_per_million": 2}}'],
         description="Model prices overriding genai-prices (JSON object: model -> "
         "{input_per_million, output_per_million} in US dollars).",
     )
@@ -221,17 +271,53 @@ class Settings(BaseSettings):
         False, description="Re-raise Watchkeeper's own errors (for its test suite), not just log."
     )
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _from_text(cls, value: object, info: ValidationInfo) -> object:
+        # Decoding is switched off (enable_decoding), so this reads every variable's text: a
+        # list from JSON or "a,b", an object from JSON, and empty text as "nothing" (an empty
+        # list, an empty object, or unset for an optional setting).
+        if not isinstance(value, str) or info.field_name is None:
+            return value
+        field = cls.model_fields[info.field_name]
+        shape = get_origin(field.annotation)
+        text = value.strip()
+        if shape is list:
+            return _list_from_text(text)
+        if shape is dict:
+            return _object_from_text(text)
+        if not text and field.default is None:
+            return None
+        return value
+
     @field_validator("database_url")
     @classmethod
-    def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value():
+    def _store_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
             return None
-        url = value.get_secret_value()
-        if not url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-            scheme = url.split("://", 1)[0] if "://" in url else url[:12]
+        url = value.get_secret_value().strip()
+        if url.startswith(_POSTGRES_SCHEMES):
+            return SecretStr(url)
+        match = _SQLITE_URL.fullmatch(url)
+        if match is not None and match["path"] != ":memory:":
+            return SecretStr(url)
+        if match is not None:
             raise ValueError(
-                f"expected a PostgreSQL URL such as postgresql://user@host:5432/db, "
-                f"got one starting with {scheme!r}"
+                "an in-memory SQLite database would be lost between connections; name a file"
+            )
+        scheme = url.split("://", 1)[0] if "://" in url else url[:12]
+        raise ValueError(
+            "expected sqlite:///relative/path.db, sqlite:////absolute/path.db or "
+            f"postgresql://user@host:5432/db, got one starting with {scheme!r}"
+        )
+
+    @field_validator("database_schema")
+    @classmethod
+    def _schema_name(cls, value: str) -> str:
+        if not _SCHEMA_NAME.fullmatch(value):
+            raise ValueError(
+                "expected a PostgreSQL schema name in lower case: letters, digits and _, "
+                "at most 63, not starting with a digit or pg_"
             )
         return value
 
@@ -269,25 +355,137 @@ class Settings(BaseSettings):
             raise ValueError(f"must not exceed WATCHKEEPER_BUFFER_SIZE ({self.buffer_size})")
         return self
 
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite file the store lives in, or ``None`` when it is in PostgreSQL."""
+        if self.database_url is None:
+            return self.sqlite_path.expanduser()
+        match = _SQLITE_URL.fullmatch(self.database_url.get_secret_value())
+        return None if match is None else Path(match["path"]).expanduser()
 
-def _describe(error: dict[str, Any]) -> str:
-    field = str(error["loc"][0]) if error["loc"] else "batch_size"
-    env_name = "DATABASE_URL" if field == "database_url" else f"{ENV_PREFIX}{field.upper()}"
-    shown = "(secret)" if field == "database_url" else repr(error.get("input"))
+
+def _list_from_text(text: str) -> object:
+    if not text:
+        return []
+    if not text.startswith("["):
+        return [item.strip() for item in text.split(",") if item.strip()]
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"expected a JSON list or comma-separated values; the JSON is broken ({error.msg} "
+            f"at character {error.pos})"
+        ) from None
+
+
+def _object_from_text(text: str) -> object:
+    if not text:
+        return {}
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"expected a JSON object; the JSON is broken ({error.msg} at character {error.pos})"
+        ) from None
+
+
+def variable(name: str) -> str:
+    """The environment variable that sets the field ``name``."""
+    return f"{ENV_PREFIX}{name.upper()}"
+
+
+def _as_text(value: object) -> str:
+    """``value`` written the way an environment variable would give it."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+        return str(int(seconds)) if seconds.is_integer() else str(seconds)
+    if isinstance(value, list | tuple):
+        return ",".join(str(item) for item in value)
+    return str(value)
+
+
+def examples(name: str) -> list[str]:
+    """Values that ``name``'s variable accepts: the field's examples, else its default."""
+    field = Settings.model_fields[name]
+    if field.examples:
+        return [str(example) for example in field.examples]
+    return [_as_text(field.get_default(call_default_factory=True))]
+
+
+def _field_of(location: tuple[int | str, ...]) -> tuple[str, str]:
+    """The field an error is about and the variable to name, whichever alias supplied it."""
+    if not location:
+        return "batch_size", variable("batch_size")  # the one check across fields
+    given = str(location[0])
+    if given in Settings.model_fields:
+        return given, variable(given)
+    for name, field in Settings.model_fields.items():
+        if any(choice.upper() == given.upper() for choice in _aliases(field.validation_alias)):
+            return name, given.upper()
+    return given, given
+
+
+def _aliases(alias: object) -> list[str]:
+    """The names a field's ``validation_alias`` accepts (none when it has no alias)."""
+    if isinstance(alias, AliasChoices):
+        return [choice for choice in alias.choices if isinstance(choice, str)]
+    return [alias] if isinstance(alias, str) else []
+
+
+def _is_secret(name: str) -> bool:
+    annotation = Settings.model_fields[name].annotation
+    return SecretStr in (annotation, *get_args(annotation))
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    name, env_name = _field_of(tuple(error["loc"]))
+    given = error.get("input")
     if not error["loc"]:
-        shown = f"{getattr(error.get('input'), field, '')!r}"
+        given = given.get(name) if isinstance(given, Mapping) else getattr(given, name, None)
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
-        return f"{field}: unknown setting (given {shown}); see the configuration table in README"
-    return f"{env_name}: {message} (given {shown})"
+        nearest = difflib.get_close_matches(name, list(Settings.model_fields), n=1)
+        hint = f"did you mean {nearest[0]}?" if nearest else "see the configuration table in README"
+        return f"{name}: unknown setting (given {given!r}); {hint}"
+    shown = "(secret)" if _is_secret(name) else repr(given)
+    inside = ".".join(str(part) for part in error["loc"][1:])  # an entry of a list or object
+    where = f"{env_name} ({inside})" if inside else env_name
+    valid = " or ".join(f"{env_name}={example}" for example in examples(name))
+    return f"{where}: {message} (given {shown}); for example {valid}"
+
+
+def _known_variables() -> frozenset[str]:
+    names = {variable(name) for name in Settings.model_fields}
+    for field in Settings.model_fields.values():
+        names.update(
+            choice.upper()
+            for choice in _aliases(field.validation_alias)
+            if choice.upper().startswith(ENV_PREFIX)
+        )
+    return frozenset(names)
+
+
+def warn_about_unknown_variables(environ: Mapping[str, str]) -> None:
+    """Log each ``WATCHKEEPER_*`` variable that is no setting, naming the nearest setting."""
+    known = _known_variables()
+    for name in sorted(environ):
+        spelt = name.upper()
+        if not spelt.startswith(ENV_PREFIX) or spelt in known or spelt in NOT_SETTINGS:
+            continue
+        nearest = difflib.get_close_matches(spelt, sorted(known), n=1)
+        hint = f"did you mean {nearest[0]}?" if nearest else "see the configuration table in README"
+        logger.warning("%s is not a Watchkeeper setting and is ignored; %s", name, hint)
 
 
 def load_settings(**overrides: Any) -> Settings:
     """Build :class:`Settings` from the environment plus ``overrides``, or explain what is wrong."""
+    warn_about_unknown_variables(os.environ)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        lines = [_describe(dict(error)) for error in exc.errors()]
+        lines = [_describe(error) for error in exc.errors()]
         raise ConfigurationError(
             "Invalid Watchkeeper configuration:\n  " + "\n  ".join(lines)
         ) from None

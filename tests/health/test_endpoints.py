@@ -27,7 +27,9 @@ def test_configuration_requires_the_key_and_never_shows_a_secret(
     sink: MemorySink,
     serve: Serve,
 ) -> None:
-    monkeypatch.setenv("DATABASE_URL", f"postgresql://watch:{DB_PASSWORD}@db.internal:5432/wk")
+    monkeypatch.setenv(
+        "WATCHKEEPER_DATABASE_URL", f"postgresql://watch:{DB_PASSWORD}@db.internal:5432/wk"
+    )
     settings = make_settings(redact_fields=["customer_email"])
     with Recorder(settings, sink=sink) as recorder:
         app = FastAPI()

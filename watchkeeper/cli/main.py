@@ -36,8 +36,8 @@ def run() -> None:
     except StoreUnavailable as error:
         _advise(
             f"Watchkeeper cannot use its store: {error}.",
-            "Check that the database is running and reachable, or unset DATABASE_URL to use "
-            "the local SQLite file.",
+            "Check that the database is running and reachable, or unset "
+            "WATCHKEEPER_DATABASE_URL to use the local SQLite file.",
         )
 
 

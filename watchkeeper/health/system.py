@@ -56,8 +56,8 @@ _NOT_GAUGES = frozenset({"sampled_at", "process_started_at", "disk_path"})
 
 def store_directory(settings: Settings) -> Path:
     """Where the store's data lives on this host: the SQLite file's directory, else the cwd."""
-    if settings.database_url is None:
-        directory = settings.sqlite_path.expanduser().resolve().parent
+    if settings.sqlite_file is not None:
+        directory = settings.sqlite_file.resolve().parent
         if directory.is_dir():
             return directory
     return Path.cwd()
