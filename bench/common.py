@@ -99,8 +99,7 @@ def postgres_settings(**overrides: object) -> Iterator[Settings]:
     with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
         connection.execute(f'CREATE SCHEMA "{schema}"')
     try:
-        url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-        yield load_settings(database_url=url, **overrides)
+        yield load_settings(database_url=POSTGRES_URL, database_schema=schema, **overrides)
     finally:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -29,7 +29,11 @@ runner = CliRunner()
 @pytest.fixture
 def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    for name in ("DATABASE_URL", "WATCHKEEPER_DATABASE_URL", "WATCHKEEPER_SQLITE_PATH"):
+    for name in (
+        "WATCHKEEPER_DATABASE_URL",
+        "WATCHKEEPER_DATABASE_SCHEMA",
+        "WATCHKEEPER_SQLITE_PATH",
+    ):
         monkeypatch.delenv(name, raising=False)
     return tmp_path
 
@@ -113,7 +117,7 @@ def test_migrate_on_a_store_from_a_newer_watchkeeper_exits_2(in_tmp: Path) -> No
     ("variable", "value", "named"),
     [
         ("WATCHKEEPER_BUFFER_SIZE", "abc", "WATCHKEEPER_BUFFER_SIZE"),
-        ("DATABASE_URL", "mysql://root@localhost/x", "DATABASE_URL"),
+        ("WATCHKEEPER_DATABASE_URL", "mysql://root@localhost/x", "WATCHKEEPER_DATABASE_URL"),
     ],
 )
 def test_bad_settings_exit_2_with_advice_not_a_traceback(
@@ -139,12 +143,8 @@ def test_migrate_on_postgresql_hides_the_password_and_walks_down_and_up(
 ) -> None:
     # A trusted local server ignores the password; it is there to be hidden.
     url = make_url(postgres_url).set(password="not-shown-anywhere")
-    separator = "&" if url.query else "?"
-    database_url = (
-        url.render_as_string(hide_password=False)
-        + f"{separator}options=-csearch_path%3D{postgres_schema}"
-    )
-    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("WATCHKEEPER_DATABASE_URL", url.render_as_string(hide_password=False))
+    monkeypatch.setenv("WATCHKEEPER_DATABASE_SCHEMA", postgres_schema)
     result = runner.invoke(app, ["migrate"])
     assert result.exit_code == 0, result.output
     assert "Store: PostgreSQL at" in result.output
@@ -208,10 +208,10 @@ def test_status_exit_codes_follow_integration_health(
 def test_status_fails_when_the_store_is_unreachable(
     in_tmp: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody:hunter2@127.0.0.1:1/x")
+    monkeypatch.setenv("WATCHKEEPER_DATABASE_URL", "postgresql://nobody:hunter2@127.0.0.1:1/x")
     result = runner.invoke(app, ["status"])
     assert result.exit_code == 2
-    assert "check DATABASE_URL" in result.output
+    assert "check WATCHKEEPER_DATABASE_URL" in result.output
     assert "hunter2" not in result.output
 
 

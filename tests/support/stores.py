@@ -26,8 +26,8 @@ class StoreTarget:
     schema: str | None = None
 
     def engine(self) -> Engine:
-        args = {} if self.schema is None else {"options": f"-csearch_path={self.schema}"}
-        return create_store_engine(self.url, connect_args=args)
+        """An engine working in ``schema``, the way Watchkeeper opens its configured store."""
+        return create_store_engine(self.url, schema=self.schema)
 
 
 def span(

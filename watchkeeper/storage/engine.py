@@ -5,6 +5,10 @@ handling is switched off and SQLAlchemy's ``begin`` emits ``BEGIN`` itself, whic
 start with ``BEGIN IMMEDIATE``: it takes the file's write lock up front, so writers from several
 processes queue on the busy timeout instead of failing half-way through when a read lock cannot
 be upgraded.
+
+On PostgreSQL every connection starts with ``search_path`` set to the store's schema alone (a
+libpq startup option, so no extra round trip). Unqualified names in the ORM, raw SQL and
+``COPY`` alike then reach Watchkeeper's tables, and only those, whichever schema the app uses.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from contextlib import contextmanager
 from typing import Any, assert_never
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from watchkeeper.storage.dialect import Dialect
 
@@ -22,8 +26,18 @@ SQLITE_BUSY_TIMEOUT_MS = 2_000
 """Short, so a file held locked by someone else surfaces as StoreUnavailable and is retried."""
 
 
-def create_store_engine(url: str | URL, connect_args: Mapping[str, Any] | None = None) -> Engine:
-    """An engine for ``url`` set up for the store; ``connect_args`` go to the driver."""
+SCHEMA_OPTION = "watchkeeper_schema"
+"""Execution option naming the PostgreSQL schema an engine's connections work in."""
+
+
+def create_store_engine(
+    url: str | URL, connect_args: Mapping[str, Any] | None = None, *, schema: str | None = None
+) -> Engine:
+    """An engine for ``url`` set up for the store; ``connect_args`` go to the driver.
+
+    ``schema`` (PostgreSQL only) is where the store's tables live: the connections' search path,
+    and what a migration creates when it is missing (see :func:`store_schema`).
+    """
     dialect = Dialect.of(url)
     args = dict(connect_args or {})
     match dialect:
@@ -32,10 +46,32 @@ def create_store_engine(url: str | URL, connect_args: Mapping[str, Any] | None =
             event.listen(engine, "connect", _configure_sqlite)
             event.listen(engine, "begin", _begin_sqlite)
         case Dialect.POSTGRESQL:
-            engine = create_engine(url, connect_args=args, pool_pre_ping=True)
+            if schema is not None:
+                # Appended to any options the URL carries, and last, so the setting wins.
+                args["options"] = f"{_options(url, args)} -csearch_path={schema}".strip()
+            engine = create_engine(
+                url,
+                connect_args=args,
+                pool_pre_ping=True,
+                execution_options={SCHEMA_OPTION: schema},
+            )
         case _:
             assert_never(dialect)
     return engine
+
+
+def _options(url: str | URL, connect_args: Mapping[str, Any]) -> str:
+    """The libpq ``options`` already asked for, in ``connect_args`` or else in the URL."""
+    if "options" in connect_args:
+        return str(connect_args["options"])
+    given = make_url(url).query.get("options", "")
+    return given if isinstance(given, str) else " ".join(given)
+
+
+def store_schema(connection: Connection) -> str | None:
+    """The PostgreSQL schema ``connection``'s engine was made for, if it was given one."""
+    schema = connection.get_execution_options().get(SCHEMA_OPTION)
+    return schema if isinstance(schema, str) else None
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: object) -> None:

@@ -14,6 +14,8 @@ from watchkeeper.storage.engine import create_store_engine
 from watchkeeper.storage.errors import describe_error
 from watchkeeper.storage.sql_store import SqlStore
 
+DATABASE_URL = "WATCHKEEPER_DATABASE_URL"
+
 
 def postgres_url(url: str) -> URL:
     """``url`` with the psycopg 3 driver, whichever PostgreSQL scheme it was written with."""
@@ -28,25 +30,32 @@ class StoreLocation:
     url: URL
     description: str
     setting: str
+    schema: str | None = None
+    """The PostgreSQL schema holding the tables; ``None`` for SQLite."""
 
 
 def store_location(settings: Settings) -> StoreLocation:
-    if settings.database_url is not None:
-        url = postgres_url(settings.database_url.get_secret_value())
-        where = f"PostgreSQL at {url.render_as_string(hide_password=True)}"
-        return StoreLocation(url, where, "DATABASE_URL")
-    path = settings.sqlite_path.expanduser()
-    url = URL.create("sqlite", database=str(path))
-    return StoreLocation(url, f"SQLite file {path}", "WATCHKEEPER_SQLITE_PATH")
+    sqlite_file = settings.sqlite_file
+    if sqlite_file is not None:
+        setting = "WATCHKEEPER_SQLITE_PATH" if settings.database_url is None else DATABASE_URL
+        url = URL.create("sqlite", database=str(sqlite_file))
+        return StoreLocation(url, f"SQLite file {sqlite_file}", setting)
+    assert settings.database_url is not None  # no SQLite file means a PostgreSQL URL
+    url = postgres_url(settings.database_url.get_secret_value())
+    schema = settings.database_schema
+    where = f"PostgreSQL at {url.render_as_string(hide_password=True)}, schema {schema}"
+    return StoreLocation(url, where, DATABASE_URL, schema)
 
 
 def open_store(settings: Settings) -> SqlStore:
-    """PostgreSQL when a database URL is set, otherwise the SQLite file; migrated if configured.
+    """The SQLite file or the PostgreSQL schema the settings name; migrated if configured.
 
     Raises :class:`StoreUnavailable` naming the setting to check when the store cannot be reached.
     """
     location = store_location(settings)
     url, where, setting = location.url, location.description, location.setting
+    if location.schema is not None:
+        setting = f"{setting} and WATCHKEEPER_DATABASE_SCHEMA"
     if url.get_backend_name() == "sqlite" and url.database:
         try:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -54,7 +63,7 @@ def open_store(settings: Settings) -> SqlStore:
             raise StoreUnavailable(
                 f"cannot create the directory for the {where} ({exc.strerror}); check {setting}"
             ) from None
-    store = SqlStore(create_store_engine(url))
+    store = SqlStore(create_store_engine(url, schema=location.schema))
     try:
         store.ping()
         if settings.migrate_on_start:

@@ -2,7 +2,9 @@
 
 The migration scripts ship inside the package, so an installed Watchkeeper can migrate a
 user's database without an ``alembic.ini``. Each command runs in one write transaction; on
-PostgreSQL it also holds an advisory lock, so app replicas starting together migrate one at a time.
+PostgreSQL it also holds an advisory lock, so app replicas starting together migrate one at a time,
+and first creates the store's schema if it is missing. The schema is the connections' search path,
+so Alembic's version table lands there too, out of sight of the app's own Alembic.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection, Engine
 
 from watchkeeper.storage.dialect import Dialect
-from watchkeeper.storage.engine import create_store_engine, write_transaction
+from watchkeeper.storage.engine import create_store_engine, store_schema, write_transaction
 from watchkeeper.storage.schema import VERSION_TABLE
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -59,11 +61,26 @@ def _migration_connection(target: EngineOrUrl) -> Iterator[Connection]:
                 connection.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK}
                 )
+                _create_schema(connection)
             case Dialect.SQLITE:
                 pass  # BEGIN IMMEDIATE already excludes every other writer
             case _:
                 assert_never(dialect)
         yield connection
+
+
+def _create_schema(connection: Connection) -> None:
+    schema = store_schema(connection)
+    if schema is None:
+        return
+    # Looked up first rather than CREATE SCHEMA IF NOT EXISTS, which needs the right to create
+    # schemas even when the schema is there: an operator may have made it for a narrower user.
+    exists = connection.execute(
+        text("SELECT 1 FROM pg_namespace WHERE nspname = :schema"), {"schema": schema}
+    ).first()
+    if exists is None:
+        # The name is a checked lower-case identifier (Settings.database_schema); quoted anyway.
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
 
 
 def upgrade(target: EngineOrUrl, revision: str = "head") -> None:
