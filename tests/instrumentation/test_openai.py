@@ -1,6 +1,7 @@
 import asyncio
+import gc
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import genai_prices
 import openai
@@ -152,16 +153,80 @@ def test_async_stream_is_recorded_when_read(
     assert 0 < span.attributes["ttft"] < span.duration
 
 
-def test_stream_closed_early_ends_its_span(
+def assert_cancelled_not_failed(recorder: RecorderUnderTest) -> None:
+    (span,) = integration_spans(recorder, 1)
+    assert span.status is SpanStatus.CANCELLED
+    assert (span.error_type, span.output_tokens) == (None, None)
+    # Health and /metrics judge the integration by these figures: the provider did not fail.
+    (live,) = [stats for stats in recorder.live.window(60) if stats.kind == "integration"]
+    assert (live.count, live.errors) == (1, 0)
+
+
+def test_stream_closed_early_is_cancelled_not_failed(
     recorder: RecorderUnderTest, client: openai.OpenAI
 ) -> None:
     stream = client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
     next(iter(stream))
     stream.close()
 
-    (span,) = integration_spans(recorder, 1)
-    assert span.status is SpanStatus.OK
-    assert span.output_tokens is None
+    assert_cancelled_not_failed(recorder)
+
+
+def test_stream_abandoned_early_is_cancelled_not_failed(
+    recorder: RecorderUnderTest, client: openai.OpenAI
+) -> None:
+    chunks = iter(client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True))
+    next(chunks)
+    del chunks
+    gc.collect()
+
+    assert_cancelled_not_failed(recorder)
+
+
+def test_async_stream_closed_early_is_cancelled_not_failed(
+    recorder: RecorderUnderTest, async_client: openai.AsyncOpenAI
+) -> None:
+    async def call() -> None:
+        stream = await async_client.chat.completions.create(
+            model=MODEL, messages=MESSAGES, stream=True
+        )
+        await anext(aiter(stream))
+        await stream.close()
+
+    asyncio.run(call())
+    assert_cancelled_not_failed(recorder)
+
+
+def test_relayed_stream_whose_client_went_away_is_cancelled_not_failed(
+    recorder: RecorderUnderTest,
+) -> None:
+    async def client_goes_away(client: openai.AsyncOpenAI) -> None:
+        async def relay() -> AsyncIterator[str]:
+            # What a FastAPI StreamingResponse relaying the provider's stream runs.
+            stream = await client.chat.completions.create(
+                model=MODEL, messages=MESSAGES, stream=True
+            )
+            async for chunk in stream:
+                yield chunk.choices[0].delta.content or ""
+
+        relayed = asyncio.Event()
+
+        async def respond() -> None:
+            async for _ in relay():
+                relayed.set()
+
+        task = asyncio.create_task(respond())
+        await relayed.wait()
+        task.cancel()  # what the server does when its client disconnects
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    # Tokens slow enough that the client leaves while the stream is still being read.
+    with FakeAIServer(latency=0.01, token_interval=0.5, output_tokens=OUTPUT_TOKENS) as slow:
+        client = openai.AsyncOpenAI(base_url=slow.openai_base_url, api_key="k", max_retries=0)
+        asyncio.run(client_goes_away(client))
+
+    assert_cancelled_not_failed(recorder)
 
 
 def test_responses_create_and_stream_are_recorded(

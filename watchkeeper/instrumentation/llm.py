@@ -5,6 +5,9 @@ how to read the result; this module does the rest the same way for all of them: 
 open while the client sends (so the HTTP layer propagates it and records nothing itself), an
 exception from the client is recorded and re-raised unchanged, and a streamed result keeps its
 type: only its iterator is wrapped, and the span ends when the stream is exhausted or closed.
+A stream the caller closes or abandons before its end (a client that went away from a relayed
+stream) and a call whose task is cancelled end *cancelled*, not failed: the provider did
+nothing wrong, so its error rate and health must not answer for it.
 Watchkeeper's own failures are contained and never reach the caller.
 """
 
@@ -88,8 +91,9 @@ class LLMCall:
     def _closed(self) -> None:
         # Closing the response while the stream is reading means the stream is ending, with
         # its outcome (perhaps an error) about to reach the stream wrapper, which ends the span.
+        # Closed between reads, before the end, the caller gave up on the rest of the stream.
         if not self._reading:
-            self.end()
+            self.span.cancel()
 
     def observe_stream(self, stream: Any, observe: Observer) -> None:
         """Record the items of ``stream`` (an SDK stream object) as the caller reads them."""
@@ -124,10 +128,12 @@ class LLMCall:
                 if self._observe(observe, item):
                     yield item
         except GeneratorExit:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
-            self.end()
+            try:
+                close = getattr(iterator, "close", None)
+                if close is not None:
+                    close()
+            finally:
+                self.span.cancel()
             raise
         except BaseException as error:
             self.fail(error)
@@ -149,10 +155,13 @@ class LLMCall:
                 if self._observe(observe, item):
                     yield item
         except GeneratorExit:
-            aclose = getattr(iterator, "aclose", None)
-            if aclose is not None:
-                await aclose()
-            self.end()
+            try:
+                aclose = getattr(iterator, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            finally:
+                # Even when closing is itself interrupted (the caller's task cancelled).
+                self.span.cancel()
             raise
         except BaseException as error:
             self.fail(error)

@@ -27,8 +27,12 @@ class SpanKind(StrEnum):
 
 
 class SpanStatus(StrEnum):
+    """How a span ended; stored as its value, so new statuses need no migration."""
+
     OK = "ok"
     ERROR = "error"
+    CANCELLED = "cancelled"
+    """Stopped by its caller (a client gone, a stream closed early): not counted as an error."""
 
 
 class MetricKind(StrEnum):

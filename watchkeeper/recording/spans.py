@@ -8,6 +8,7 @@ user/organisation/session without any argument passing, across threads and async
 from __future__ import annotations
 
 import time
+from asyncio import CancelledError
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from types import TracebackType
@@ -105,9 +106,21 @@ class ActiveSpan(Span):
         return _perf_counter() - self._perf_start
 
     def record_error(self, error: BaseException) -> None:
+        """Record what ended the work: a failure, or a cancellation, which is not one."""
+        if isinstance(error, CancelledError):
+            # The caller stopped waiting (a client gone, a timeout): no fault of this work's,
+            # and not something its error rate or health should answer for.
+            self.status = SpanStatus.CANCELLED
+            return
         self.status = SpanStatus.ERROR
         self.error_type = type(error).__qualname__
         self.error_message = str(error)[:ERROR_MESSAGE_LIMIT]
+
+    def cancel(self) -> None:
+        """End the span as cancelled by its caller, unless it has ended already."""
+        if not self._ended:
+            self.status = SpanStatus.CANCELLED
+            self.__exit__(None, None, None)
 
     def set_status(self, status: SpanStatus) -> None:
         self.status = status
