@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -252,6 +254,75 @@ def test_errors_pass_through_unchanged_and_are_recorded(
         "ConnectionError",
         "tts",
     )
+
+
+def test_a_cancelled_call_is_cancelled_not_failed(watchkeeper_recorder: RecorderUnderTest) -> None:
+    recorder = watchkeeper_recorder
+
+    async def client_goes_away() -> None:
+        started = asyncio.Event()
+
+        @integration("openai", "chat", recorder=recorder)
+        async def ask() -> None:
+            with monitor("render", recorder=recorder):
+                started.set()
+                await asyncio.sleep(60)
+
+        task = asyncio.create_task(ask())
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(client_goes_away())
+    spans = recorder.recorded_spans()
+    assert sorted((span.name, span.status, span.error_type) for span in spans) == [
+        ("openai", SpanStatus.CANCELLED, None),
+        ("render", SpanStatus.CANCELLED, None),
+    ]
+
+
+SHORT_SLEEP = 0.05
+LONG_SLEEP = 0.4
+
+
+def test_one_object_shared_by_concurrent_tasks_and_threads_times_each_use_alone(
+    watchkeeper_recorder: RecorderUnderTest,
+) -> None:
+    # As a module-level `search = integration("vector-db", "search")` is used by every request.
+    shared = integration("vector-db", "search", recorder=watchkeeper_recorder)
+    delays = [LONG_SLEEP if index % 2 else SHORT_SLEEP for index in range(16)]
+
+    async def use_in_task(delay: float) -> None:
+        with shared as span:
+            span.set_attribute("sleep", delay)
+            await asyncio.sleep(delay)
+            assert current_span.get() is span
+
+    async def tasks() -> None:
+        await asyncio.gather(*(use_in_task(delay) for delay in delays))
+
+    def use_in_thread(delay: float) -> None:
+        with shared as span:
+            span.set_attribute("sleep", delay)
+            time.sleep(delay)
+            assert current_span.get() is span
+
+    with ThreadPoolExecutor(max_workers=len(delays)) as pool:
+        used = [pool.submit(use_in_thread, delay) for delay in delays]
+        asyncio.run(tasks())
+        for use in used:
+            use.result()
+
+    spans = watchkeeper_recorder.recorded_spans(SpanKind.INTEGRATION)
+    assert len(spans) == 2 * len(delays)
+    short = [span.duration for span in spans if (span.attributes or {})["sleep"] == SHORT_SLEEP]
+    long = [span.duration for span in spans if (span.attributes or {})["sleep"] == LONG_SLEEP]
+    assert len(short) == len(long) == len(delays)
+    # Each span lasts as long as its own block, not as long as another task's.
+    assert min(long) >= LONG_SLEEP - 0.01
+    assert max(short) < min(long)
+    assert all(span.parent_id == 0 for span in spans)
 
 
 def test_tools_are_counted_on_their_agent(watchkeeper_recorder: RecorderUnderTest) -> None:

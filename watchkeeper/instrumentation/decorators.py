@@ -73,7 +73,9 @@ class Recorded:
         self.name = name if isinstance(name, str) else None
         self.operation = operation
         self._recorder = recorder
-        self._spans: list[tuple[ActiveSpan, ActiveSpan | None]] = []
+        # The spans of this object's open with-blocks, each with its parent: one object may be
+        # entered by many tasks and threads at once (a module-level ``integration("x")``).
+        self._entered: dict[ActiveSpan, ActiveSpan | None] = {}
 
     @property
     def recorder(self) -> Recorder:
@@ -89,7 +91,7 @@ class Recorded:
             )
         parent = current_span.get()
         span = self._open()
-        self._spans.append((span, parent))
+        self._entered[span] = parent
         return span
 
     def __exit__(
@@ -98,7 +100,19 @@ class Recorded:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        span, parent = self._spans.pop()
+        # The block's span is current in the context that exits it (each task and thread has
+        # its own), whatever other tasks entered or left this object meanwhile. A context that
+        # did not enter it (a generator resumed from a copied context, as a thread pool does)
+        # has another span current; then the object's latest block is the one ending.
+        span = current_span.get()
+        entered = self._entered
+        try:
+            if span is None or span not in entered:
+                span, parent = entered.popitem()
+            else:
+                parent = entered.pop(span)
+        except KeyError:
+            return  # left more often than entered: nothing of ours to end
         self._close(span, parent, exc)
 
     @contextmanager
@@ -129,7 +143,9 @@ class Recorded:
             return span.__enter__() if current else span
         except Exception as error:
             recorder.report_internal_error(f"opening the span {name!r}", error)
-            return ActiveSpan(_discard, self.kind, name, self.operation, None)
+            # Current all the same, so that a with-block's exit finds it (see __exit__).
+            span = ActiveSpan(_discard, self.kind, name, self.operation, None)
+            return span.__enter__() if current else span
 
     def _close(
         self, span: ActiveSpan, parent: ActiveSpan | None, error: BaseException | None
