@@ -5,17 +5,22 @@ GIL). Everything else — aggregation, rollups, formatting, I/O — happens on t
 
 Shutdown is the server's to start: on SIGTERM servers such as uvicorn drain their requests and
 then run the app's lifespan shutdown, which stops the recorder; an ``atexit`` hook flushes
-whatever is left when the interpreter exits.
+whatever is left when the interpreter exits. A forked child gets its own buffer, worker thread
+and store connections (see :meth:`Recorder._after_fork_in_child`).
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
+import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from types import TracebackType
+from typing import Protocol, runtime_checkable
 
 import psutil
 
@@ -36,6 +41,13 @@ from watchkeeper.recording.stats import DropReason, RecorderCounters, StatsSnaps
 from watchkeeper.recording.windows import LiveWindows
 from watchkeeper.recording.worker import BatchObserver, FlushWorker, SpanEnricher
 from watchkeeper.storage.base import Sink
+
+
+@runtime_checkable
+class ForkAwareSink(Protocol):
+    """A sink holding resources a forked child must not share with its parent (connections)."""
+
+    def after_fork_in_child(self) -> None: ...
 
 
 class Recorder:
@@ -73,6 +85,8 @@ class Recorder:
         self._worker: FlushWorker | None = None
         self._lock = threading.Lock()
         self._process = psutil.Process()
+        # Weakly: the interpreter keeps fork hooks for good, and must not keep recorders so.
+        os.register_at_fork(after_in_child=functools.partial(_after_fork, weakref.ref(self)))
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -151,6 +165,26 @@ class Recorder:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def _after_fork_in_child(self) -> None:
+        """Give a forked child a recorder of its own; only the child's thread exists here.
+
+        Locks may have been held by the parent's threads at the fork, and the parent's worker
+        thread did not come along: everything they guard is made anew. The buffer starts empty
+        (the parent writes what it held) and so do the counters, windows and internal-error
+        count, which describe this process from now on.
+        """
+        self._lock = threading.Lock()
+        self._buffer = deque()
+        self._counters = RecorderCounters()
+        self._containment = Containment(strict=self.settings.raise_internal_errors)
+        self.live = LiveWindows(self.settings.max_live_keys)
+        self._process = psutil.Process()
+        sink = self._sink
+        if isinstance(sink, ForkAwareSink):
+            sink.after_fork_in_child()
+        if self._worker is not None and sink is not None:
+            self._worker = self._start_worker(sink)
 
     # -- the hot path ------------------------------------------------------------------------
 
@@ -260,3 +294,13 @@ class Recorder:
 
 def _discard(span: Span) -> None:
     """Where spans go when monitoring is turned off."""
+
+
+def _after_fork(recorder: weakref.ref[Recorder]) -> None:
+    alive = recorder()
+    if alive is None:
+        return
+    try:
+        alive._after_fork_in_child()
+    except Exception as error:
+        alive.report_internal_error("preparing a forked process", error)

@@ -152,6 +152,13 @@ class SqlStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    def after_fork_in_child(self) -> None:
+        """Leave the parent's pooled connections to the parent: a forked child opens its own.
+
+        ``close=False`` only forgets them; closing would end the parent's sessions too.
+        """
+        self.engine.dispose(close=False)
+
     def overview(
         self, time_range: TimeRange, scope: Scope, kind: SpanKind | None = None
     ) -> list[NameSummary]:
