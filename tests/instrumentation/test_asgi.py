@@ -125,7 +125,7 @@ def test_spans_are_named_by_route_template(served: Any) -> None:
         assert client.get(f"/api/users/{user}").status_code == 200
     assert client.get("/no/such/path").status_code == 404
     names = [span.name for span in requests_of(recorder, sink)]
-    assert names == ["/api/users/{user_id}", "/api/users/{user_id}", "none"]
+    assert names == ["GET /api/users/{user_id}", "GET /api/users/{user_id}", "unmatched route"]
     first = requests_of(recorder, sink)[0]
     assert first.attributes is not None
     assert first.attributes["method"] == "GET"
@@ -228,7 +228,10 @@ def test_mounted_apps_are_named_with_their_prefix(served: Any) -> None:
     client, recorder, sink, _ = served
     assert client.get("/v2/items/5").status_code == 200
     assert client.get("/v2/no/such/item").status_code == 404
-    assert [span.name for span in requests_of(recorder, sink)] == ["/v2/items/{item_id}", "none"]
+    assert [span.name for span in requests_of(recorder, sink)] == [
+        "GET /v2/items/{item_id}",
+        "unmatched route",
+    ]
 
 
 def test_routes_are_resolved_when_routing_left_no_route_in_the_scope() -> None:
@@ -257,7 +260,7 @@ def test_excluded_paths_are_not_recorded_on_whole_segments_only(served: Any) -> 
     client, recorder, sink, _ = served
     assert client.get("/health/live").status_code == 200
     assert client.get("/healthcare").status_code == 200
-    assert [span.name for span in requests_of(recorder, sink)] == ["/healthcare"]
+    assert [span.name for span in requests_of(recorder, sink)] == ["GET /healthcare"]
 
 
 def test_websockets_are_recorded(served: Any) -> None:
@@ -270,5 +273,5 @@ def test_websockets_are_recorded(served: Any) -> None:
     while not sink.spans(kind=SpanKind.WEBSOCKET) and time.monotonic() < deadline:
         recorder.flush()
     (span,) = sink.spans(kind=SpanKind.WEBSOCKET)
-    assert span.name == "/ws"
+    assert span.name == "WS /ws"
     assert (span.attributes["messages_in"], span.attributes["messages_out"]) == (2, 2)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from asyncio import CancelledError
 from binascii import hexlify
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
@@ -57,6 +58,7 @@ Headers = dict[bytes, bytes]
 
 STACK_LIMIT = 8_000
 SERVER_ERROR = 500
+CLIENT_CLOSED = 499
 MESSAGES_IN = "messages_in"
 MESSAGES_OUT = "messages_out"
 
@@ -305,7 +307,9 @@ class WatchkeeperMiddleware:
             await self.app(scope, receive, send_timed)
         except BaseException as error:
             if not finished:
-                values[STATUS_CODE] = values[STATUS_CODE] or SERVER_ERROR
+                # A request its client left is cancelled (nginx's 499), not the app's failure.
+                failed = CLIENT_CLOSED if isinstance(error, CancelledError) else SERVER_ERROR
+                values[STATUS_CODE] = values[STATUS_CODE] or failed
                 self._fail(span, error)
                 self._close(span, scope, root_path, values)
             raise

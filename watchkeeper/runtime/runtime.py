@@ -39,6 +39,7 @@ from watchkeeper.storage.handle import StoreHandle
 logger = logging.getLogger("watchkeeper")
 
 DEFAULT_PREFIX = "/watchkeeper"
+FIRST_OPEN_WAIT_SECONDS = 1.0
 
 
 class Runtime:
@@ -77,9 +78,12 @@ class Runtime:
         self.add(self.health)
         self.api: ApiComponent | None = None
         self.metrics: MetricsComponent | None = None
-        if serve and (self.settings.api_keys or self.settings.open_access):
+        # Standalone, the API and dashboard are the point: without a key it refuses to start.
+        if serve and (self.settings.api_keys or self.settings.open_access or standalone):
             auth = ApiKeyAuth.from_settings(self.settings)
-            context = ApiContext.build(self.stores, self.settings, self.recorder)
+            # Standalone, the server's recorder holds only its own figures, not the apps'.
+            in_process = None if standalone else self.recorder
+            context = ApiContext.build(self.stores, self.settings, in_process)
             self.api = ApiComponent(context, auth, self.prefix, poll_store=standalone)
             self.metrics = MetricsComponent(self.recorder, self.settings)
             self.add(self.api)
@@ -157,6 +161,9 @@ class Runtime:
             self._started = True
             self.app  # noqa: B018 - built now: components cannot be added once running
             self.stores.open_in_background()
+            # A moment for the store to open, so the first API call finds it open; never more,
+            # so a store that hangs cannot hold up the app's start.
+            await asyncio.to_thread(self.stores.wait_first_attempt, FIRST_OPEN_WAIT_SECONDS)
             self.recorder.start()
             for component in self.components:
                 try:

@@ -59,6 +59,10 @@ class StoreHandle:
             )
             self._thread.start()
 
+    def wait_first_attempt(self, timeout: float) -> None:
+        """Wait until the first opening attempt has ended, whatever its outcome."""
+        self._attempted.wait(timeout)
+
     def wait_open(self, timeout: float) -> bool:
         """Wait until the store is open; ``False`` if it is not within ``timeout`` seconds."""
         self._attempted.wait(timeout)
@@ -89,7 +93,7 @@ class StoreHandle:
         # Callers on Watchkeeper's own threads only (the flush worker, the store probe's), so
         # a process starting up does not report a store that is merely still being opened.
         if self._store is None and self._thread is not None:
-            self._attempted.wait(timeout)
+            self.wait_first_attempt(timeout)
 
     def close(self) -> None:
         self._closing.set()
