@@ -23,6 +23,10 @@ def _app() -> FastAPI:
     async def hello() -> dict[str, str]:
         return {"hello": "world"}
 
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"item_id": item_id}
+
     @app.get("/call")
     async def call() -> dict[str, int]:
         response = await client.get("/upstream")
@@ -41,7 +45,8 @@ def watchkeeper() -> FastAPI:
 
     app = _app()
     directory = Path(tempfile.mkdtemp(prefix="watchkeeper-http-bench-"))
-    wk.instrument(app, load_settings(sqlite_path=directory / "bench.db"), serve=False)
+    settings = load_settings(database_url=f"sqlite:///{directory / 'bench.db'}")
+    wk.instrument(app, settings, serve=False)
     return app
 
 

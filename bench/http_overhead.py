@@ -1,7 +1,10 @@
-"""Requests per second of a FastAPI app under wrk: bare, with Watchkeeper, OTel, instrumentator.
+"""Requests per second and p99 latency of a FastAPI app under wrk: bare, with Watchkeeper, OTel,
+prometheus-fastapi-instrumentator.
 
 The server runs pinned to core 0 and wrk to core 1 (``taskset``); variants are interleaved
-over rounds and the median per variant is compared with the bare app of the same run.
+over rounds and the median per variant is compared with the bare app of the same run. Two
+scenarios run on uvicorn's defaults; the production one on ``--loop uvloop --http httptools``
+with a path-parameter route, as apps are deployed.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 import httpx
 
@@ -33,8 +37,35 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+PRODUCTION_SERVER = ("--loop", "uvloop", "--http", "httptools")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    path: str
+    title: str
+    server_options: tuple[str, ...] = ()
+
+
+SCENARIOS = (
+    Scenario("/hello", "hello world"),
+    Scenario("/call", "one httpx call"),
+    Scenario("/items/42", "path parameter, uvloop + httptools", PRODUCTION_SERVER),
+)
+
+
+@dataclass(frozen=True)
+class Sample:
+    rate: float
+    p99_ms: float
+
+
 def _serve(
-    factory: str, port: int, core: int, environment: dict[str, str]
+    factory: str,
+    port: int,
+    core: int,
+    environment: dict[str, str],
+    server_options: tuple[str, ...] = (),
 ) -> subprocess.Popen[bytes]:
     command = [
         "taskset",
@@ -50,6 +81,7 @@ def _serve(
         "--log-level",
         "warning",
         "--no-access-log",
+        *server_options,
     ]
     process = subprocess.Popen(command, env=environment)
     deadline = time.monotonic() + 30
@@ -63,34 +95,47 @@ def _serve(
     raise RuntimeError(f"the {factory} app did not start")
 
 
-def _wrk(url: str, seconds: int) -> float:
+def _wrk(url: str, seconds: int) -> Sample:
     output = subprocess.run(
-        ["taskset", "-c", "1", "wrk", "-t1", "-c32", f"-d{seconds}s", url],
+        ["taskset", "-c", "1", "wrk", "-t1", "-c32", "--latency", f"-d{seconds}s", url],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    if match is None:
-        raise RuntimeError(f"wrk printed no rate:\n{output}")
-    return float(match.group(1))
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    p99 = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+    if rate is None or p99 is None:
+        raise RuntimeError(f"wrk printed no rate or p99:\n{output}")
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    return Sample(float(rate.group(1)), float(p99.group(1)) * scale)
 
 
-def _measure(path: str, rounds: int, seconds: int, environment: dict[str, str]) -> dict[str, float]:
-    samples: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+def _measure(
+    scenario: Scenario, rounds: int, seconds: int, environment: dict[str, str]
+) -> dict[str, Sample]:
+    samples: dict[str, list[Sample]] = {variant: [] for variant in VARIANTS}
     for _ in range(rounds):
         for variant in VARIANTS:
             port = _free_port()
-            server = _serve(variant, port, 0, environment)
+            server = _serve(variant, port, 0, environment, scenario.server_options)
             try:
-                url = f"http://127.0.0.1:{port}{path}"
+                url = f"http://127.0.0.1:{port}{scenario.path}"
                 _wrk(url, 1)  # warm-up
                 samples[variant].append(_wrk(url, seconds))
             finally:
                 server.terminate()
                 server.wait(30)
-            sys.stderr.write(f"  {path} {variant}: {samples[variant][-1]:,.0f} req/s\n")
-    return {variant: statistics.median(values) for variant, values in samples.items()}
+            latest = samples[variant][-1]
+            sys.stderr.write(
+                f"  {scenario.path} {variant}: {latest.rate:,.0f} req/s, p99 {latest.p99_ms:.1f} ms\n"
+            )
+    return {
+        variant: Sample(
+            statistics.median(sample.rate for sample in values),
+            statistics.median(sample.p99_ms for sample in values),
+        )
+        for variant, values in samples.items()
+    }
 
 
 def run(quick: bool) -> list[Result]:
@@ -103,22 +148,34 @@ def run(quick: bool) -> list[Result]:
     environment["BENCH_UPSTREAM"] = f"http://127.0.0.1:{upstream_port}"
     results = []
     try:
-        for path, title in (("/hello", "hello world"), ("/call", "one httpx call")):
-            medians = _measure(path, rounds, seconds, environment)
+        for scenario in SCENARIOS:
+            medians = _measure(scenario, rounds, seconds, environment)
+            bare = medians["bare"]
             for variant in VARIANTS[1:]:
-                ratio = medians[variant] / medians["bare"]
-                target = "≥ 0.95×" if variant == "watchkeeper" else "(comparison)"
-                met = ratio >= 0.95 if variant == "watchkeeper" else True
+                ours = variant == "watchkeeper"
+                label = LABELS[variant]
                 results.append(
                     Result(
-                        f"HTTP {title}: {LABELS[variant]}",
-                        LABELS[variant],
-                        medians[variant],
+                        f"HTTP {scenario.title}: {label}",
+                        label,
+                        medians[variant].rate,
                         "bare app",
-                        medians["bare"],
+                        bare.rate,
                         "req/s",
-                        target,
-                        met,
+                        "≥ 0.95×" if ours else "(comparison)",
+                        medians[variant].rate / bare.rate >= 0.95 if ours else True,
+                    )
+                )
+                results.append(
+                    Result(
+                        f"HTTP {scenario.title}, p99 latency: {label}",
+                        label,
+                        medians[variant].p99_ms,
+                        "bare app",
+                        bare.p99_ms,
+                        "ms",
+                        "(information)",
+                        True,
                     )
                 )
     finally:

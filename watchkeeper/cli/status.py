@@ -13,14 +13,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from watchkeeper.api.context import ApiContext
-from watchkeeper.api.routes.integrations import judge
 from watchkeeper.config import Settings, load_settings
 from watchkeeper.health.status import HealthStatus
+from watchkeeper.health.stored import judge_stored_integrations
+from watchkeeper.health.thresholds import ThresholdBook
 from watchkeeper.storage import migrate as migrations
 from watchkeeper.storage.base import Scope, StoreUnavailable, TimeRange
 from watchkeeper.storage.factory import open_store, store_location
-from watchkeeper.storage.handle import StoreHandle
 from watchkeeper.storage.sql_store import SqlStore
 
 RECENT = timedelta(minutes=5)
@@ -86,17 +85,15 @@ def _store_lines(settings: Settings, store: SqlStore) -> list[Line]:
     else:
         age = "; no span written in the last day"
     lines.append(Line("traffic (5 min)", HealthStatus.PASS, events + age))
-    for item in judge(
-        ApiContext.build(StoreHandle(settings, store), settings, None), Scope.everything()
-    ):
-        status = HealthStatus(item.status)
-        figures = item.figures
+    thresholds = ThresholdBook.from_settings(settings)
+    for judged in judge_stored_integrations(store, thresholds, Scope.everything()):
+        figures = judged.summary
         detail = f"{figures.count} calls, {figures.error_rate:.1%} errors, p95 " + (
             f"{figures.p95 * 1000:.0f} ms" if figures.p95 is not None else "n/a"
         )
-        if item.reasons:
-            detail += " — " + "; ".join(item.reasons)
-        lines.append(Line(f"integration {item.name}", status, detail))
+        if judged.reasons:
+            detail += " — " + "; ".join(judged.reasons)
+        lines.append(Line(f"integration {figures.name}", judged.status, detail))
     return lines
 
 

@@ -1,12 +1,9 @@
-"""Integrations (LLMs, speech, vector stores…) with their health judged from stored traffic.
-
-The same thresholds and grading as ``/health`` are used, applied to the store's figures for the
-last five minutes, so ``watchkeeper serve`` judges replicas it does not run itself.
+"""Integrations (LLMs, speech, vector stores…) with their health judged from stored traffic
+(see :mod:`watchkeeper.health.stored`), so ``watchkeeper serve`` judges replicas it does not run.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -14,51 +11,20 @@ from fastapi import APIRouter, Depends
 from watchkeeper.api.context import ApiContext
 from watchkeeper.api.params import current_scope
 from watchkeeper.api.schemas import IntegrationHealth, NameFigures
-from watchkeeper.health.status import HealthStatus
-from watchkeeper.health.traffic import judge_traffic
-from watchkeeper.recording.model import SpanKind
-from watchkeeper.recording.windows import WindowStats
-from watchkeeper.storage.base import NameSummary, Scope, TimeRange
-
-JUDGED_WINDOW = timedelta(minutes=5)
+from watchkeeper.health.stored import judge_stored_integrations
+from watchkeeper.storage.base import Scope
 
 
 def judge(context: ApiContext, scope: Scope) -> list[IntegrationHealth]:
-    summaries = context.store.overview(TimeRange.last(JUDGED_WINDOW), scope, SpanKind.INTEGRATION)
-    window = [_as_window(summary) for summary in summaries]
-    services = judge_traffic(
-        window, frozenset({SpanKind.INTEGRATION.value}), context.thresholds, {}
-    )
-    results = []
-    for summary in summaries:
-        service = services.get(summary.name)
-        checks = [check for group in service.checks.values() for check in group] if service else []
-        status = service.status if service else HealthStatus.PASS
-        reasons = [
-            check.output for check in checks if check.output and check.status != HealthStatus.PASS
-        ]
-        results.append(
-            IntegrationHealth(
-                name=summary.name,
-                status=status.value,
-                figures=NameFigures.of(summary),
-                reasons=reasons,
-            )
+    return [
+        IntegrationHealth(
+            name=judged.summary.name,
+            status=judged.status.value,
+            figures=NameFigures.of(judged.summary),
+            reasons=judged.reasons,
         )
-    return results
-
-
-def _as_window(summary: NameSummary) -> WindowStats:
-    return WindowStats(
-        kind=summary.kind,
-        name=summary.name,
-        window_seconds=int(JUDGED_WINDOW.total_seconds()),
-        count=summary.count,
-        errors=summary.errors,
-        p50=summary.p50,
-        p95=summary.p95,
-        p99=summary.p99,
-    )
+        for judged in judge_stored_integrations(context.store, context.thresholds, scope)
+    ]
 
 
 def router(context: ApiContext) -> APIRouter:
