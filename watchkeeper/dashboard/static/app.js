@@ -7,6 +7,9 @@
   const THEME_STORAGE = "watchkeeper.theme";
   const api = (path) => new URL("api/v1/" + path, document.baseURI);
   const state = { key: sessionStorage.getItem(KEY_STORAGE), range: "1h", socket: null, charts: [], liveSpans: [], health: [] };
+  // Charts use minute buckets up to six hours and hour buckets beyond, as the API does.
+  const STEPS = { "15m": 60, "1h": 60, "6h": 60, "24h": 3600, "7d": 3600, "30d": 3600 };
+  const stepSeconds = () => STEPS[state.range] || 60;
 
   // ---- building the page safely --------------------------------------------------------------
   function el(tag, attributes, ...children) {
@@ -25,15 +28,31 @@
     return node;
   }
   const main = () => document.getElementById("main");
-  function show(...nodes) { destroyCharts(); main().replaceChildren(...nodes); }
+  // Only nodes and text: a null or undefined child would otherwise be shown as the word "null".
+  const present = (nodes) => nodes.flat().filter((node) => node !== null && node !== undefined && node !== false);
+  function show(...nodes) { destroyCharts(); main().replaceChildren(...present(nodes)); }
 
   // ---- formatting ----------------------------------------------------------------------------
-  const ms = (seconds) => seconds === null || seconds === undefined ? "–" : seconds < 1 ? (seconds * 1000).toFixed(seconds < 0.01 ? 2 : 0) + " ms" : seconds.toFixed(2) + " s";
-  const pct = (rate) => (rate * 100).toFixed(rate < 0.1 ? 2 : 1) + " %";
-  const usd = (value) => "$" + (value < 1 ? value.toFixed(4) : value.toFixed(2));
-  const count = (value) => Number(value).toLocaleString();
-  const when = (iso) => iso ? new Date(iso).toLocaleString() : "–";
-  const badge = (status) => el("span", { class: "badge " + status }, status);
+  // Every formatter answers "–" for a missing or non-finite value, never "null" or "NaN".
+  const NONE = "–";
+  const isNumber = (value) => typeof value === "number" && Number.isFinite(value);
+  const ms = (seconds) => !isNumber(seconds) ? NONE : seconds < 1 ? (seconds * 1000).toFixed(seconds < 0.01 ? 2 : 0) + " ms" : seconds.toFixed(2) + " s";
+  const pct = (rate) => !isNumber(rate) ? NONE : (rate * 100).toFixed(rate < 0.1 ? 2 : 1) + " %";
+  const usd = (value) => !isNumber(value) ? NONE : "$" + (value < 1 ? value.toFixed(4) : value.toFixed(2));
+  const count = (value) => !isNumber(Number(value)) || value === null || value === "" ? NONE : Number(value).toLocaleString();
+  const when = (iso) => { const date = iso ? new Date(iso) : null; return date && isNumber(date.getTime()) ? date.toLocaleString() : NONE; };
+  const text = (value) => value === null || value === undefined || value === "" ? NONE : String(value);
+  const badge = (status) => el("span", { class: "badge " + String(status || "unknown") }, text(status));
+  const elapsed = (seconds) => seconds < 90 ? Math.round(seconds) + " s" : seconds < 5400 ? Math.round(seconds / 60) + " min" : seconds < 172800 ? (seconds / 3600).toFixed(1) + " h" : (seconds / 86400).toFixed(1) + " days";
+  // Nested values as "name: value" text, missing ones as "–".
+  const plain = (value) => Array.isArray(value) ? (value.length ? value.map(plain).join(", ") : NONE) : typeof value === "object" && value !== null ? (Object.keys(value).length ? Object.entries(value).map(([name, item]) => name + ": " + plain(item)).join(", ") : NONE) : text(value);
+  const query = () => new URLSearchParams(location.hash.split("?")[1] || "");
+  const hashWith = (page, params) => {
+    const search = new URLSearchParams();
+    for (const [name, value] of Object.entries(params)) if (value !== undefined && value !== null && value !== "" && value !== false) search.set(name, value);
+    const encoded = search.toString();
+    return "#/" + page + (encoded ? "?" + encoded : "");
+  };
 
   // ---- talking to the API --------------------------------------------------------------------
   async function get(path, params) {
@@ -43,8 +62,12 @@
     }
     const response = await fetch(url, { headers: { Authorization: "Bearer " + state.key } });
     if (response.status === 401) { logout("Your API key was not accepted."); throw new Error("unauthorized"); }
-    const body = await response.json();
-    if (!response.ok) throw new Error(body.error ? body.error.message : response.statusText);
+    const body = await response.json().catch(() => null);
+    if (!response.ok) {
+      const error = body && body.error;
+      const details = error && Array.isArray(error.details) ? error.details.map((detail) => text(detail.location) + ": " + text(detail.message)).join("; ") : "";
+      throw new Error((error && error.message ? error.message : "the server answered " + response.status) + (details ? " (" + details + ")" : ""));
+    }
     return body;
   }
   const ranged = (params) => Object.assign({ range: state.range }, params || {});
@@ -73,20 +96,51 @@
 
   // ---- charts (uPlot) ------------------------------------------------------------------------
   function destroyCharts() { for (const chart of state.charts) chart.destroy(); state.charts = []; }
-  function chart(title, points, seriesList) {
+  // One x per bucket from the first to the last holding data; a bucket without data is null, so
+  // uPlot leaves a gap there (spanGaps false) instead of drawing across it or showing a zero.
+  function bucketed(points, seriesList, step) {
+    const byTime = new Map(points.map((point) => [Math.round(new Date(point.bucket).getTime() / 1000), point]));
+    const times = [...byTime.keys()].sort((a, b) => a - b);
+    const xs = [];
+    for (let x = times[0]; x <= times[times.length - 1]; x += step) xs.push(x);
+    return [xs, ...seriesList.map((series) => xs.map((x) => {
+      const point = byTime.get(x);
+      const value = point ? series.value(point) : null;
+      return isNumber(value) ? value : null;
+    }))];
+  }
+  // Tick labels with as many decimals as the tick spacing needs, so no two ticks read the same.
+  const decimals = (increment) => Math.max(0, Math.min(6, Math.ceil(-Math.log10(increment || 1))));
+  const TICKS = {
+    count: { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 1e7, 1e8], format: (value) => count(Math.round(value)) },
+    seconds: { format: (value, increment) => value === 0 ? "0" : value < 1 ? (value * 1000).toFixed(decimals(increment * 1000)) + " ms" : value.toFixed(Math.max(1, decimals(increment))) + " s" },
+    usd: { format: (value, increment) => value === 0 ? "$0" : "$" + value.toFixed(Math.max(2, decimals(increment))) },
+  };
+  function chart(title, points, seriesList, unit) {
     const box = el("div", { class: "card chart" }, el("div", { class: "title" }, title));
     if (!points.length) { box.append(el("div", { class: "empty" }, "No data in this range")); return box; }
-    const xs = points.map((point) => new Date(point.bucket).getTime() / 1000);
-    const data = [xs, ...seriesList.map((series) => points.map(series.value))];
+    const step = stepSeconds();
+    const data = bucketed(points, seriesList, step);
+    const first = data[0][0], last = data[0][data[0].length - 1];
+    const ticks = TICKS[unit];
     const style = getComputedStyle(document.documentElement);
-    const axis = { stroke: style.getPropertyValue("--muted"), grid: { stroke: style.getPropertyValue("--line") } };
+    const axis = { stroke: style.getPropertyValue("--muted"), grid: { stroke: style.getPropertyValue("--line") }, ticks: { stroke: style.getPropertyValue("--line") } };
     requestAnimationFrame(() => {
       if (!box.isConnected || typeof uPlot === "undefined") return;
       const width = Math.max(260, box.clientWidth - 28);
       state.charts.push(new uPlot({
         width, height: 180, legend: { show: true },
-        series: [{}, ...seriesList.map((series) => ({ label: series.label, stroke: style.getPropertyValue(series.color || "--accent"), width: 2, value: (u, v) => v === null ? "–" : series.format(v) }))],
-        axes: [axis, Object.assign({ size: 70, values: (u, ticks) => ticks.map(seriesList[0].format) }, axis)],
+        // x: the buckets holding data (half a bucket either side); y: from zero to just above the highest value.
+        scales: {
+          x: { time: true, range: () => [first - step / 2, last + step / 2] },
+          y: { range: (u, low, high) => [0, isNumber(high) && high > 0 ? high * 1.15 : 1] },
+        },
+        series: [{}, ...seriesList.map((series) => ({
+          label: series.label, stroke: style.getPropertyValue(series.color || "--accent"), width: 2, spanGaps: false,
+          points: { show: true, size: 5 },
+          value: (u, v) => isNumber(v) ? series.format(v) : NONE,
+        }))],
+        axes: [axis, Object.assign({ size: 76, values: (u, splits, index, space, increment) => splits.map((v) => ticks.format(v, increment)) }, ticks.incrs ? { incrs: ticks.incrs } : {}, axis)],
       }, data, box));
     });
     return box;
@@ -113,19 +167,22 @@
   ];
 
   // ---- pages ---------------------------------------------------------------------------------
+  function headlineStats(h) {
+    const stat = (id, label, value, note) => el("div", { class: "card stat" }, el("div", { class: "label" }, label), el("div", { class: "value", id }, value), note ? el("div", { class: "note" }, note) : null);
+    const over = h.covered_seconds > 0 ? "over " + elapsed(h.covered_seconds) + " of data" : "no data in this range";
+    return el("div", { class: "stats", id: "stats" },
+      stat("stat-rps", "Requests / s", isNumber(h.requests_per_second) ? h.requests_per_second.toFixed(2) : NONE, over),
+      stat("stat-errors", "Error rate", pct(h.error_rate), count(h.errors) + " of " + count(h.requests)),
+      stat("stat-p50", "p50", ms(h.p50)), stat("stat-p95", "p95", ms(h.p95)), stat("stat-p99", "p99", ms(h.p99)),
+      stat("stat-sessions", "Active sessions", count(h.active_sessions), "last 5 min"),
+      stat("stat-cost", "Cost / hour", h.cost_unknown_calls ? usd(h.cost_per_hour) + " + unpriced" : usd(h.cost_per_hour), usd(h.cost) + " in all"));
+  }
   async function overviewPage() {
-    const [overview, series, integrations] = await Promise.all([get("overview", ranged()), get("series", ranged({ kind: "request" })), get("integrations")]);
-    const h = overview.headline;
+    const [overview, series, integrations] = await Promise.all([get("overview", ranged()), requestSeries(), get("integrations")]);
     state.health = integrations.map((item) => ({ name: item.name, status: item.status }));
-    const stat = (id, label, value) => el("div", { class: "card stat" }, el("div", { class: "label" }, label), el("div", { class: "value", id }, value));
     show(
       el("h2", {}, "Overview"),
-      el("div", { class: "stats" },
-        stat("stat-rps", "Requests / s", h.requests_per_second.toFixed(2)),
-        stat("stat-errors", "Error rate", pct(h.error_rate)),
-        stat("stat-p50", "p50", ms(h.p50)), stat("stat-p95", "p95", ms(h.p95)), stat("stat-p99", "p99", ms(h.p99)),
-        stat("stat-sessions", "Active sessions", count(h.active_sessions)),
-        stat("stat-cost", "Cost / hour", h.cost_unknown_calls ? usd(h.cost_per_hour) + " + unpriced" : usd(h.cost_per_hour))),
+      headlineStats(overview.headline),
       el("h3", {}, "Integrations"),
       healthChips(),
       overviewCharts(series),
@@ -133,16 +190,21 @@
       el("div", { class: "card" }, el("ul", { id: "live-spans", class: "live-list" }, state.liveSpans.map(liveItem))));
   }
   function overviewCharts(series) {
+    const per = stepSeconds() === 60 ? "minute" : "hour";
     return el("div", { class: "charts", id: "overview-charts" },
-        chart("Requests per bucket", series, [{ label: "requests", value: (p) => p.count, format: (v) => count(Math.round(v)) }, { label: "errors", value: (p) => p.errors, format: (v) => count(Math.round(v)), color: "--fail" }]),
-        chart("Latency", series, [{ label: "p50", value: (p) => p.p50, format: ms }, { label: "p95", value: (p) => p.p95, format: ms, color: "--warn" }, { label: "p99", value: (p) => p.p99, format: ms, color: "--fail" }]),
-        chart("Cost per bucket", series, [{ label: "cost", value: (p) => p.cost, format: usd }]));
+        chart("Requests per " + per, series, [{ label: "requests", value: (p) => p.count, format: (v) => count(Math.round(v)) }, { label: "errors", value: (p) => p.errors, format: (v) => count(Math.round(v)), color: "--fail" }], "count"),
+        chart("Latency", series, [{ label: "p50", value: (p) => p.p50, format: ms }, { label: "p95", value: (p) => p.p95, format: ms, color: "--warn" }, { label: "p99", value: (p) => p.p99, format: ms, color: "--fail" }], "seconds"),
+        chart("Cost of requests per " + per + " (their AI calls)", series, [{ label: "cost", value: (p) => p.cost, format: usd }], "usd"));
   }
-  async function refreshOverviewCharts() {
-    // Called on each live figures message: the charts follow the data without a reload.
+  const requestSeries = () => get("series", ranged({ kind: "request", step: stepSeconds() === 60 ? "m" : "h" }));
+  async function refreshOverview() {
+    // Called on each live figures message: figures and charts follow the data without a reload.
+    if (!document.getElementById("overview-charts")) return;
+    const [overview, series] = await Promise.all([get("overview", ranged()), requestSeries()]);
     const current = document.getElementById("overview-charts");
-    if (!current) return;
-    const series = await get("series", ranged({ kind: "request" }));
+    const stats = document.getElementById("stats");
+    if (!current || !stats) return;
+    stats.replaceWith(headlineStats(overview.headline));
     const fresh = overviewCharts(series);
     destroyCharts();
     current.replaceWith(fresh);
@@ -152,7 +214,7 @@
     return el("div", { id: "health", class: "chips" }, state.health.map((item) => el("a", { class: "chip", href: "#/integrations/" + encodeURIComponent(item.name) }, badge(item.status), item.name)));
   }
   function liveItem(span) {
-    return el("li", {}, badge(span.status), el("span", {}, span.kind), el("strong", {}, span.name), el("span", { class: "muted" }, ms(span.duration)), span.session_id ? el("a", { href: "#/sessions/" + encodeURIComponent(span.session_id) }, span.session_id) : null);
+    return el("li", {}, badge(span.status), el("span", {}, text(span.kind)), el("a", { href: "#/traces/" + span.trace_id }, text(span.name)), el("span", { class: "muted" }, ms(span.duration)), span.session_id ? el("a", { href: "#/sessions/" + encodeURIComponent(span.session_id) }, span.session_id) : null);
   }
 
   async function integrationsPage(name) {
@@ -168,11 +230,11 @@
     ], rows, "No integration was called in the last five minutes"));
   }
   async function integrationPage(name) {
-    const [series, failures] = await Promise.all([get("series", ranged({ kind: "integration", name })), get("spans", ranged({ kind: "integration", name, status: "error", limit: 50 }))]);
+    const [series, failures] = await Promise.all([get("series", ranged({ kind: "integration", name, step: stepSeconds() === 60 ? "m" : "h" })), get("spans", ranged({ kind: "integration", name, status: "error", limit: 50 }))]);
     show(el("h2", {}, "Integration ", el("span", {}, name)),
       el("div", { class: "charts" },
-        chart("Latency", series, [{ label: "p50", value: (p) => p.p50, format: ms }, { label: "p95", value: (p) => p.p95, format: ms, color: "--warn" }]),
-        chart("Calls and errors", series, [{ label: "calls", value: (p) => p.count, format: (v) => count(Math.round(v)) }, { label: "errors", value: (p) => p.errors, format: (v) => count(Math.round(v)), color: "--fail" }])),
+        chart("Latency", series, [{ label: "p50", value: (p) => p.p50, format: ms }, { label: "p95", value: (p) => p.p95, format: ms, color: "--warn" }], "seconds"),
+        chart("Calls and errors", series, [{ label: "calls", value: (p) => p.count, format: (v) => count(Math.round(v)) }, { label: "errors", value: (p) => p.errors, format: (v) => count(Math.round(v)), color: "--fail" }], "count")),
       el("h3", {}, "Recent failures"), spanTable(failures.items, "No failures in this range"));
   }
   function spanTable(spans, empty) {
@@ -189,7 +251,11 @@
 
   async function routesPage() {
     const rows = await get("routes", ranged());
-    show(el("h2", {}, "Routes"), table(figureColumns(), rows));
+    const traces = (r, errorsOnly) => hashWith("traces", { kind: "request", name: r.name, errors_only: errorsOnly ? "true" : "" });
+    const columns = figureColumns((r) => traces(r, false));
+    columns[2] = { title: "Errors", value: (r) => r.errors ? el("a", { href: traces(r, true), title: "Traces that failed" }, pct(r.error_rate)) : pct(r.error_rate), num: true };
+    columns[6] = { title: "Cost (AI calls)", value: (r) => r.cost_unknown ? usd(r.cost) + " + unpriced" : usd(r.cost), num: true };
+    show(el("h2", {}, "Routes"), el("p", { class: "muted" }, "A request costs what the AI calls made under it cost. Select a route for its traces."), table(columns, rows));
   }
 
   async function sessionsPage(id) {
@@ -213,43 +279,137 @@
     const detail = await get("sessions/" + encodeURIComponent(id));
     const s = detail.session;
     show(el("h2", {}, "Session ", el("span", {}, s.session_id)),
-      el("p", { class: "muted" }, "User ", s.user_id || "–", " · organisation ", s.org_id || "–", " · ", count(s.spans), " spans · ", usd(s.cost), s.ended_at ? " · ended " + when(s.ended_at) : " · open"),
-      el("h3", {}, "Timeline"), waterfall(detail.roots),
+      el("p", { class: "muted" }, "User ", text(s.user_id), " · organisation ", text(s.org_id), " · ", count(s.spans), " spans · ", usd(s.cost), s.ended_at ? " · ended " + when(s.ended_at) : " · open", " · ", el("a", { href: hashWith("traces", { session_id: s.session_id }) }, "its traces")),
+      el("h3", {}, "Timeline"), waterfall(detail.roots, { traceLinks: true }),
       el("h3", {}, "Context snapshots"),
       detail.snapshots.length ? el("div", { class: "card" }, detail.snapshots.map((snap) => el("div", {}, el("strong", {}, snap.name), " ", el("span", { class: "muted" }, when(snap.time)), el("pre", {}, JSON.stringify(snap.data, null, 2))))) : el("div", { class: "card empty" }, "No snapshots"),
       el("h3", {}, "Validations"), validationTable(detail.validations, "No validations ran in this session"),
       detail.truncated ? el("p", { class: "muted" }, "This session is long; only its first part is shown.") : null);
   }
-  function waterfall(roots) {
+  // A request's cost is that of the AI calls (integration spans) under it, down to any nested request.
+  function requestCost(node) {
+    let total = 0, known = false;
+    const walk = (child) => {
+      if (child.span.kind === "request") return;
+      if (child.span.kind === "integration" && isNumber(child.span.cost)) { total += child.span.cost; known = true; }
+      child.children.forEach(walk);
+    };
+    node.children.forEach(walk);
+    return known ? total : null;
+  }
+  function waterfall(roots, options) {
     const rows = [];
-    const walk = (node, depth) => { rows.push({ span: node.span, depth }); node.children.forEach((child) => walk(child, depth + 1)); };
+    const walk = (node, depth) => { rows.push({ node, span: node.span, depth }); node.children.forEach((child) => walk(child, depth + 1)); };
     roots.forEach((root) => walk(root, 0));
     if (!rows.length) return el("div", { class: "card empty" }, "No spans");
     const starts = rows.map((row) => new Date(row.span.start).getTime() / 1000);
     const first = Math.min(...starts);
     const last = Math.max(...rows.map((row, index) => starts[index] + row.span.duration));
     const total = Math.max(last - first, 1e-6);
-    return el("div", { class: "card waterfall", id: "waterfall" }, rows.map((row, index) => {
+    const detail = el("div", { id: "span-detail", class: "card detail", hidden: true });
+    const select = (row, button) => {
+      for (const selected of document.querySelectorAll(".wf-row.selected")) selected.classList.remove("selected");
+      button.closest(".wf-row").classList.add("selected");
+      detail.replaceWith(spanDetail(row.node, options));
+    };
+    const list = el("div", { class: "card waterfall", id: "waterfall" }, rows.map((row, index) => {
       const bar = el("div", { class: "wf-bar" + (row.span.status === "error" ? " error" : ""), title: row.span.name + " · " + ms(row.span.duration) });
       bar.style.left = ((starts[index] - first) / total * 100).toFixed(3) + "%";
       bar.style.width = (row.span.duration / total * 100).toFixed(3) + "%";
-      const name = el("div", { class: "wf-name" }, el("a", { href: "#/traces/" + row.span.trace_id }, row.span.name), " ", el("span", { class: "muted" }, ms(row.span.duration)));
-      name.style.paddingLeft = (row.depth * 14) + "px";
-      return el("div", { class: "wf-row" }, name, el("div", { class: "wf-track" }, bar));
+      const button = el("button", { type: "button", class: "link wf-name", title: "Show this span's details", "data-span-id": row.span.span_id }, row.span.name, " ", el("span", { class: "muted" }, ms(row.span.duration)), row.span.status === "error" ? el("span", { class: "badge error" }, "error") : null);
+      button.style.paddingLeft = (row.depth * 14) + "px";
+      button.addEventListener("click", () => { select(row, button); });
+      const line = el("div", { class: "wf-row" }, button, el("div", { class: "wf-track" }, bar));
+      line.addEventListener("click", (event) => { if (event.target !== button && !button.contains(event.target)) button.click(); });
+      return line;
     }));
+    return el("div", { class: "timeline" }, list, detail);
+  }
+  function spanDetail(node, options) {
+    const s = node.span;
+    const attributes = s.attributes || {};
+    const cost = s.kind === "request" && !isNumber(s.cost) ? requestCost(node) : s.cost;
+    const field = (label, value) => [el("dt", {}, label), el("dd", {}, value instanceof Node ? value : text(value))];
+    const tokens = isNumber(s.input_tokens) || isNumber(s.output_tokens) ? count(s.input_tokens ?? 0) + " in / " + count(s.output_tokens ?? 0) + " out" : NONE;
+    const others = Object.entries(attributes).filter(([name]) => name !== "stack");
+    return el("section", { id: "span-detail", class: "card detail", "aria-label": "Span details" },
+      el("h3", {}, el("span", {}, s.name), " ", badge(s.status)),
+      el("dl", { class: "fields" },
+        field("Kind", s.kind),
+        field("Status code", attributes.status_code),
+        field("Duration", ms(s.duration)),
+        field("Started", when(s.start)),
+        field("Model", s.model),
+        field("Tokens", tokens),
+        field(s.kind === "request" ? "Cost (its AI calls)" : "Cost", usd(cost)),
+        field("Operation", s.operation),
+        field("User", s.user_id),
+        field("Session", s.session_id ? el("a", { href: "#/sessions/" + encodeURIComponent(s.session_id) }, s.session_id) : null),
+        field("Service", s.service ? s.service + " · " + text(s.instance) : null),
+        field("Trace", options && options.traceLinks ? el("a", { href: "#/traces/" + s.trace_id }, s.trace_id) : s.trace_id),
+        field("Span", s.span_id),
+        field("Error type", s.error_type),
+        field("Error message", s.error_message)),
+      attributes.stack ? [el("h4", {}, "Stack"), el("pre", { class: "stack" }, text(attributes.stack))] : null,
+      el("h4", {}, "Attributes"),
+      others.length ? el("table", { class: "attributes" }, el("tbody", {}, others.map(([name, value]) => el("tr", {}, el("th", {}, name), el("td", { class: "wrap" }, plain(value)))))) : el("p", { class: "muted" }, "No attributes"));
   }
 
   async function tracePage(id) {
+    if (!id) return tracesPage();
     const trace = await get("traces/" + encodeURIComponent(id));
-    show(el("h2", {}, "Trace ", el("span", {}, trace.trace_id)), el("p", { class: "muted" }, count(trace.span_count), " spans"), waterfall(trace.roots));
+    show(el("h2", {}, "Trace ", el("span", {}, trace.trace_id)), el("p", { class: "muted" }, count(trace.span_count), " spans · select a span for its details"), waterfall(trace.roots));
+  }
+
+  async function tracesPage() {
+    const params = query();
+    const filters = { trace_id: params.get("trace_id") || "", user_id: params.get("user_id") || "", session_id: params.get("session_id") || "", kind: params.get("kind") || "", name: params.get("name") || "", errors_only: params.get("errors_only") === "true" ? "true" : "" };
+    const input = (name, label, placeholder, extra) => el("label", { class: "field" }, el("span", {}, label), el("input", Object.assign({ type: "search", name, value: filters[name], placeholder, "aria-label": label }, extra || {})));
+    const form = el("form", { class: "toolbar", id: "trace-search", onsubmit: (event) => {
+      event.preventDefault();
+      const data = new FormData(event.target);
+      const next = Object.assign({}, filters, { trace_id: String(data.get("trace_id")).trim().toLowerCase(), user_id: String(data.get("user_id")).trim(), session_id: String(data.get("session_id")).trim() });
+      location.hash = hashWith("traces", next);
+    } },
+      input("trace_id", "Trace id", "32 hexadecimal digits", { pattern: "[0-9a-fA-F]{32}", title: "A whole trace id: 32 hexadecimal digits", spellcheck: "false" }),
+      input("user_id", "User", "user id"),
+      input("session_id", "Session", "session id"),
+      el("button", { type: "submit" }, "Search"));
+    const chips = [];
+    if (filters.kind || filters.name) chips.push("with a " + (filters.kind || "span") + (filters.name ? " named “" + filters.name + "”" : ""));
+    if (filters.errors_only) chips.push(filters.kind || filters.name ? "that failed" : "with an error");
+    const active = chips.length ? el("p", { class: "filters", id: "trace-filters" }, "Traces ", chips.join(" "), " · ", el("a", { href: hashWith("traces", Object.assign({}, filters, { kind: "", name: "", errors_only: "" })) }, "show all")) : null;
+    const list = el("div", { id: "trace-list" });
+    show(el("h2", {}, "Traces"), form, active, list);
+    const rows = [];
+    const columns = [
+      { title: "When", value: (t) => when(t.start) },
+      { title: "Entry", value: (t) => el("a", { href: "#/traces/" + t.trace_id }, t.name), wrap: true },
+      { title: "Kind", value: (t) => t.kind },
+      { title: "Status", value: (t) => badge(t.errors ? "error" : t.status) },
+      { title: "Duration", value: (t) => ms(t.duration), num: true },
+      { title: "Spans", value: (t) => count(t.spans), num: true },
+      { title: "Errors", value: (t) => count(t.errors), num: true },
+      { title: "Cost", value: (t) => t.cost_unknown ? usd(t.cost) + " + unpriced" : usd(t.cost), num: true },
+      { title: "User", value: (t) => t.user_id ? el("a", { href: hashWith("traces", { user_id: t.user_id }) }, t.user_id) : NONE },
+      { title: "Session", value: (t) => t.session_id ? el("a", { href: "#/sessions/" + encodeURIComponent(t.session_id) }, t.session_id) : NONE },
+      { title: "Trace", value: (t) => el("a", { href: "#/traces/" + t.trace_id, class: "mono" }, t.trace_id.slice(0, 8)) },
+    ];
+    const load = async (cursor) => {
+      const page = await get("traces", ranged(Object.assign({ limit: 100, cursor }, filters)));
+      rows.push(...page.items);
+      const more = page.next_cursor ? el("button", { type: "button", class: "ghost", id: "more-traces", onclick: () => { load(page.next_cursor).catch(showError); } }, "More traces") : null;
+      list.replaceChildren(...present([table(columns, rows, "No trace matches in this range"), more]));
+    };
+    await load(undefined);
   }
 
   async function errorsPage() {
     const groups = await get("errors", ranged());
     show(el("h2", {}, "Errors"), table([
       { title: "Kind", value: (g) => g.kind },
-      { title: "Name", value: (g) => g.name, wrap: true },
-      { title: "Error", value: (g) => g.error_type || "–" },
+      { title: "Name", value: (g) => el("a", { href: hashWith("traces", { kind: g.kind, name: g.name, errors_only: "true" }), title: "Traces where this failed" }, g.name), wrap: true },
+      { title: "Error", value: (g) => el("span", { class: "badge error" }, text(g.error_type || "error")) },
       { title: "Count", value: (g) => count(g.count), num: true },
       { title: "Last seen", value: (g) => when(g.last_seen) },
       { title: "Sample", value: (g) => g.sample_message || "", wrap: true },
@@ -308,7 +468,7 @@
   async function recorderPage() {
     try {
       const stats = await get("recorder");
-      const rows = Object.entries(stats).map(([name, value]) => ({ name, value: typeof value === "object" && value !== null ? JSON.stringify(value) : value }));
+      const rows = Object.entries(stats).map(([name, value]) => ({ name, value: plain(value) }));
       show(el("h2", {}, "Recorder"), table([{ title: "Figure", value: (r) => r.name }, { title: "Value", value: (r) => r.value, wrap: true }], rows));
     } catch (error) {
       show(el("h2", {}, "Recorder"), el("div", { class: "card empty" }, error.message));
@@ -326,33 +486,37 @@
     try {
       await pages[name](rest.length ? decodeURIComponent(rest.join("/")) : undefined);
     } catch (error) {
-      if (error.message !== "unauthorized") show(el("div", { class: "card error" }, "Could not load this page: ", error.message));
+      showError(error);
     }
+  }
+  function showError(error) {
+    if (error.message === "unauthorized") return;
+    const box = el("div", { class: "card error", role: "alert" }, "Could not load this page: ", text(error.message));
+    const list = document.getElementById("trace-list");
+    if (list) list.replaceChildren(box); else show(box);
   }
 
   // ---- live feed -----------------------------------------------------------------------------
+  // The key is sent as the first message, never in the URL: URLs end up in access logs.
   function connect() {
     const url = api("live");
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    url.searchParams.set("key", state.key);
     const socket = new WebSocket(url);
     state.socket = socket;
     const indicator = document.getElementById("live");
-    socket.onopen = () => indicator.classList.add("on");
+    socket.onopen = () => socket.send(JSON.stringify({ type: "auth", key: state.key }));
     socket.onclose = () => { indicator.classList.remove("on"); if (state.key && state.socket === socket) setTimeout(connect, 3000); };
     socket.onmessage = (event) => {
       const message = JSON.parse(event.data);
-      if (message.type === "spans") {
+      if (message.type === "ready") {
+        indicator.classList.add("on");
+      } else if (message.type === "spans") {
         state.liveSpans = message.spans.slice().reverse().concat(state.liveSpans).slice(0, 50);
         const list = document.getElementById("live-spans");
         if (list) list.replaceChildren(...state.liveSpans.map(liveItem));
       } else if (message.type === "figures") {
-        const set = (id, text) => { const node = document.getElementById(id); if (node) node.textContent = text; };
-        set("stat-rps", message.requests_per_second.toFixed(2));
-        set("stat-errors", pct(message.error_rate));
-        set("stat-p50", ms(message.p50)); set("stat-p95", ms(message.p95)); set("stat-p99", ms(message.p99));
-        if (!document.getElementById("stat-cost")?.textContent.includes("unpriced")) set("stat-cost", usd(message.cost_per_hour));
-        refreshOverviewCharts().catch(() => {});
+        // The message's figures are for the last five minutes; the page shows the chosen range.
+        refreshOverview().catch(() => {});
       } else if (message.type === "health") {
         state.health = message.integrations.map((item) => ({ name: item.name, status: item.status }));
         const chips = document.getElementById("health");
