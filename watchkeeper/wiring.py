@@ -35,7 +35,8 @@ def instrument(
     """Record every request of ``app``; serve health (and, with keys, the API and dashboard)."""
     if not isinstance(app, FastAPI):
         raise TypeError(f"watchkeeper.instrument() needs a FastAPI application, got {app!r}")
-    runtime = Runtime(settings, recorder=recorder, prefix=prefix, serve=serve)
+    # Health documents give the app's version, as the service they describe is the app.
+    runtime = Runtime(settings, recorder=recorder, prefix=prefix, serve=serve, version=app.version)
     set_recorder(runtime.recorder)
     app.add_middleware(
         WatchkeeperMiddleware,

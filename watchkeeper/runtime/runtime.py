@@ -46,7 +46,8 @@ class Runtime:
     """Everything Watchkeeper runs, for one process.
 
     Health is always served; the API, dashboard and ``/metrics`` only once API keys are set or
-    access is opened, since they show recorded data. ``standalone`` is ``watchkeeper serve``:
+    access is opened, since they show recorded data (``/metrics`` also when its protection is
+    turned off, which opens it to scrapers without a key). ``standalone`` is ``watchkeeper serve``:
     Watchkeeper's application is the whole server, its dashboard at the root, and the live feed
     polls the store the apps write into.
     """
@@ -89,6 +90,14 @@ class Runtime:
             self.add(self.api)
             self.add(DashboardComponent(self.prefix))
             self.add(self.metrics)
+        elif serve and not self.settings.protect_metrics:
+            # WATCHKEEPER_PROTECT_METRICS=false opens /metrics to scrapers: no key is needed.
+            self.metrics = MetricsComponent(self.recorder, self.settings)
+            self.add(self.metrics)
+            logger.info(
+                "Watchkeeper: set WATCHKEEPER_API_KEYS to serve the dashboard and API "
+                "(health endpoints and /metrics are served already)."
+            )
         elif serve:
             logger.info(
                 "Watchkeeper: set WATCHKEEPER_API_KEYS to serve the dashboard, API and /metrics "
