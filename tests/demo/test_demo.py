@@ -13,8 +13,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from watchkeeper.runtime.runtime import create_app
 from watchkeeper.config import load_settings
+from watchkeeper.runtime.runtime import create_app
 
 
 def free_port() -> int:

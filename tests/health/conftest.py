@@ -3,22 +3,57 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+import watchkeeper
 from tests.support.server import LiveServer
 from watchkeeper.config import Settings, load_settings
+from watchkeeper.recording.default import set_recorder
 from watchkeeper.recording.ids import new_span_id, new_trace_id
 from watchkeeper.recording.model import Span, SpanKind, SpanStatus
 from watchkeeper.recording.recorder import Recorder
+from watchkeeper.runtime.runtime import DEFAULT_PREFIX, Runtime
 from watchkeeper.testing import MemorySink
 
 API_KEY = "health-test-key-0123456789"
 WAIT_SECONDS = 10.0
+
+
+@pytest.fixture(autouse=True)
+def _no_process_recorder() -> Iterator[None]:
+    """``instrument()`` makes its recorder the process's own: not beyond the test."""
+    yield
+    set_recorder(None)
+
+
+def instrument(app: FastAPI, recorder: Recorder, prefix: str = DEFAULT_PREFIX) -> Runtime:
+    """Watchkeeper in ``app`` as an app adds it, recording into ``recorder``.
+
+    Outbound calls are not recorded: the test's own httpx client would count as an integration.
+    """
+    return watchkeeper.instrument(app, recorder=recorder, prefix=prefix, outbound=False)
+
+
+def own_app(runtime: Runtime) -> FastAPI:
+    """Watchkeeper's own application alone, ``runtime`` started and stopped by its server."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(lifespan=lifespan)
+    app.mount("/", runtime.app)
+    return app
 
 
 @pytest.fixture

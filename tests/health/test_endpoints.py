@@ -10,9 +10,9 @@ import psutil
 import pytest
 from fastapi import FastAPI
 
-from tests.health.conftest import API_KEY, WAIT_SECONDS, poll, spans
+from tests.health.conftest import API_KEY, WAIT_SECONDS, instrument, poll, spans
 from watchkeeper.config import Settings
-from watchkeeper.health import HEALTH_JSON, mount_health
+from watchkeeper.health import HEALTH_JSON
 from watchkeeper.recording.model import MetricKind, SpanKind
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.testing import MemorySink
@@ -33,7 +33,7 @@ def test_configuration_requires_the_key_and_never_shows_a_secret(
     settings = make_settings(redact_fields=["customer_email"])
     with Recorder(settings, sink=sink) as recorder:
         app = FastAPI()
-        mount_health(app, recorder)
+        instrument(app, recorder)
         client = serve(app)
 
         missing = client.get("/health/configuration")
@@ -60,7 +60,7 @@ def test_configuration_can_be_left_unprotected(
 ) -> None:
     with Recorder(make_settings(protect_configuration=False), sink=sink) as recorder:
         app = FastAPI()
-        mount_health(app, recorder)
+        instrument(app, recorder)
         response = serve(app).get("/health/configuration")
 
     assert response.status_code == 200
@@ -71,21 +71,23 @@ def test_configuration_can_be_left_unprotected(
 def test_liveness_and_kubernetes_aliases(recorder: Recorder, serve: Serve) -> None:
     recorder.live.observe(spans("openai", 10, errors=10))
     app = FastAPI()
-    mount_health(app, recorder, prefix="/ops")
+    instrument(app, recorder, prefix="/ops")
     client = serve(app)
 
-    for path in ("/ops/health/live", "/ops/livez"):
+    for path in ("/ops/health/live", "/ops/livez", "/health/live", "/livez"):
         response = client.get(path)
         assert response.status_code == 200, path
         assert response.headers["content-type"] == HEALTH_JSON
         assert response.json()["status"] == "pass"
     assert client.get("/ops/health").status_code == 503
-    assert client.get("/health").status_code == 404
+    # Under the runtime's prefix, not the default one; the root paths stay for load balancers.
+    assert client.get("/health").status_code == 503
+    assert client.get("/watchkeeper/health/live").status_code == 404
 
 
 def test_uptime_counts_from_the_process_start(recorder: Recorder, serve: Serve) -> None:
     app = FastAPI()
-    mount_health(app, recorder)
+    instrument(app, recorder)
     client = serve(app)
     process_age = time.time() - psutil.Process().create_time()
 
@@ -101,7 +103,7 @@ def test_event_loop_lag_is_measured_and_published(
     recorder: Recorder, sink: MemorySink, serve: Serve
 ) -> None:
     app = FastAPI()
-    mount_health(app, recorder)
+    instrument(app, recorder)
 
     @app.get("/stall")
     async def stall() -> dict[str, bool]:
@@ -139,7 +141,7 @@ def test_system_samples_are_stored_as_gauges(
     recorder: Recorder, sink: MemorySink, serve: Serve
 ) -> None:
     app = FastAPI()
-    mount_health(app, recorder)
+    instrument(app, recorder)
     serve(app)
     wanted = {
         "system.cpu_percent",
@@ -169,7 +171,7 @@ def test_metrics_give_headline_figures(recorder: Recorder, serve: Serve) -> None
     recorder.live.observe(spans("POST /chat", 30, errors=3, duration=0.2, kind=SpanKind.REQUEST))
     recorder.live.observe(spans("openai", 12, errors=0, duration=0.8))
     app = FastAPI()
-    mount_health(app, recorder)
+    instrument(app, recorder)
     client = serve(app)
 
     metrics = poll(

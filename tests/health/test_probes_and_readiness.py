@@ -9,18 +9,19 @@ from collections.abc import Callable
 import httpx
 from fastapi import FastAPI
 
-from tests.health.conftest import poll, spans
+from tests.health.conftest import instrument, own_app, poll, spans
 from watchkeeper.config import Settings
 from watchkeeper.health import (
     HEALTH_JSON,
+    ComponentType,
     HealthStatus,
     ProbeOutcome,
     ProbeRegistry,
     SystemSampler,
-    mount_health,
     register_store_probe,
 )
 from watchkeeper.recording.recorder import Recorder
+from watchkeeper.runtime.runtime import Runtime
 from watchkeeper.testing import MemorySink
 
 Serve = Callable[[FastAPI], httpx.Client]
@@ -37,7 +38,7 @@ def test_a_hung_probe_never_holds_up_health(recorder: Recorder, serve: Serve) ->
         return True
 
     app = FastAPI()
-    probes = mount_health(app, recorder)
+    probes = instrument(app, recorder).probes
     probes.register("vector-db", hangs, interval=30.0, timeout=1.5)
     client = serve(app)
 
@@ -75,7 +76,7 @@ def test_probe_results_carry_outcomes_and_errors(recorder: Recorder, serve: Serv
         return False
 
     app = FastAPI()
-    probes = mount_health(app, recorder)
+    probes = instrument(app, recorder).probes
     probes.register("replica", degraded, interval=0.2)
     probes.register("cache", broken, interval=0.2)
     probes.register("search", refuses, interval=0.2)
@@ -100,29 +101,72 @@ def test_probe_results_carry_outcomes_and_errors(recorder: Recorder, serve: Serv
     assert client.get("/health/ready").status_code == 200
 
 
-def test_store_down_fails_readiness_and_recovers(
+def test_store_down_warns_but_keeps_the_app_ready_and_recovers(
     recorder: Recorder, sink: MemorySink, serve: Serve
 ) -> None:
-    app = FastAPI()
     probes = ProbeRegistry()
     register_store_probe(probes, recorder, interval=0.1, timeout=1.0)
-    mount_health(app, recorder, probes=probes)
-    client = serve(app)
-    poll(lambda: client.get("/health/ready"), lambda response: response.status_code == 200)
+    client = serve(own_app(Runtime(recorder=recorder, probes=probes)))
+
+    def store_is(status: str) -> Callable[[httpx.Response], bool]:
+        return lambda response: probe_check(response, "store")["status"] == status
+
+    poll(lambda: client.get("/health/ready"), store_is("pass"))
 
     sink.fail = True
+    down = poll(lambda: client.get("/health/ready"), store_is("warn"))
+
+    # Recording buffers and retries meanwhile: Watchkeeper's own store is no reason to take
+    # the app out of its load balancer, so readiness warns and still answers 200.
+    assert down.status_code == 200
+    assert down.headers["content-type"] == HEALTH_JSON
+    assert down.json()["status"] == "warn"
+    store = probe_check(down, "store")
+    assert store["componentType"] == "datastore"
+    assert "StoreUnavailable" in str(store["output"])
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/livez").status_code == 200
+
+    sink.fail = False
+    poll(lambda: client.get("/readyz"), store_is("pass"))
+
+
+def test_a_required_probe_down_fails_readiness_and_recovers(
+    recorder: Recorder, serve: Serve
+) -> None:
+    reachable = True
+
+    async def database() -> bool:
+        return reachable
+
+    app = FastAPI()
+    instrument(app, recorder).probes.register(
+        "database",
+        database,
+        interval=0.1,
+        timeout=1.0,
+        required=True,
+        component_type=ComponentType.DATASTORE,
+    )
+    client = serve(app)
+
+    def database_is(status: str) -> Callable[[httpx.Response], bool]:
+        return lambda response: probe_check(response, "database")["status"] == status
+
+    poll(lambda: client.get("/health/ready"), database_is("pass"))
+
+    reachable = False
     down = poll(lambda: client.get("/health/ready"), lambda response: response.status_code == 503)
 
     assert down.headers["content-type"] == HEALTH_JSON
     assert down.json()["status"] == "fail"
-    store = probe_check(down, "store")
-    assert store["status"] == "fail"
-    assert store["componentType"] == "datastore"
-    assert "StoreUnavailable" in str(store["output"])
+    database_check = probe_check(down, "database")
+    assert database_check["status"] == "fail"
+    assert database_check["componentType"] == "datastore"
     assert client.get("/readyz").status_code == 503
     assert client.get("/livez").status_code == 200
 
-    sink.fail = False
+    reachable = True
     poll(lambda: client.get("/readyz"), lambda response: response.status_code == 200)
 
 
@@ -133,7 +177,7 @@ def test_required_integrations_decide_readiness(
     with Recorder(settings, sink=sink) as recorder:
         recorder.live.observe(spans("anthropic", 10, errors=10))
         app = FastAPI()
-        mount_health(app, recorder)
+        instrument(app, recorder)
         client = serve(app)
 
         def store_checked(response: httpx.Response) -> bool:
@@ -160,9 +204,11 @@ def test_a_saturated_recorder_warns_then_fails_readiness(
     settings = make_settings(buffer_size=100, batch_size=10)
     # Not started, so nothing drains the buffer; no gauges, so only this test fills it.
     recorder = Recorder(settings, sink=sink)
-    app = FastAPI()
-    mount_health(app, recorder, sampler=SystemSampler(recorder, settings, publish_gauges=False))
-    client = serve(app)
+    sampler = SystemSampler(recorder, settings, publish_gauges=False)
+    runtime = Runtime(recorder=recorder, sampler=sampler)
+    # Watchkeeper's application served without starting the runtime, which would start the
+    # recorder: only the recorder's own buffer is read here.
+    client = serve(runtime.app)
 
     for _ in range(92):
         recorder.metric("queued", 1.0)

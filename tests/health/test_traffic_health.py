@@ -8,9 +8,9 @@ from datetime import datetime
 import httpx
 from fastapi import FastAPI
 
-from tests.health.conftest import poll, spans
+from tests.health.conftest import instrument, poll, spans
 from watchkeeper.config import Settings
-from watchkeeper.health import HEALTH_JSON, mount_health
+from watchkeeper.health import HEALTH_JSON
 from watchkeeper.recording.model import SpanKind
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.testing import MemorySink
@@ -20,7 +20,7 @@ Serve = Callable[[FastAPI], httpx.Client]
 
 def health_app(recorder: Recorder) -> FastAPI:
     app = FastAPI(version="3.1.0")
-    mount_health(app, recorder)
+    instrument(app, recorder)
     return app
 
 

@@ -27,8 +27,8 @@ def test_the_public_names_are_the_documented_ones() -> None:
     expected = {
         "instrument", "integration", "monitor", "tool", "agent", "snapshot", "start_session",
         "end_session", "register_validator", "validate", "counter", "gauge", "MonitoredQueue",
-        "report_queue", "get_recorder", "configure", "Recorder", "Runtime", "Settings", "load_settings",
-        "ConfigurationError", "SpanKind", "SpanStatus", "Severity", "__version__",
+        "report_queue", "get_recorder", "configure", "Recorder", "Runtime", "Settings",
+        "load_settings", "ConfigurationError", "SpanKind", "SpanStatus", "Severity", "__version__",
         "instrument_httpx", "instrument_openai", "instrument_anthropic", "MinimumScore",
         "RequiredFields", "NotEmpty", "UsesContext", "Rule",
     }  # fmt: skip

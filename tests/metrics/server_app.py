@@ -1,51 +1,23 @@
-"""A small FastAPI app served by uvicorn in the end-to-end tests (settings from the environment).
+"""A small instrumented FastAPI app served by uvicorn in the end-to-end tests (settings from the
+environment, as a deployment would give them).
 
-Request spans are recorded by a minimal middleware here, standing in for Watchkeeper's ASGI
-instrumentation, with the attributes the metrics observer reads.
+Watchkeeper's request middleware records the requests and serves ``/metrics``; the recorder
+writes into memory, so the workers share nothing but the metrics directory.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from fastapi import FastAPI
 
-from fastapi import FastAPI, Request, Response
-
+import watchkeeper
 from watchkeeper.config import load_settings
-from watchkeeper.metrics import METHOD_ATTRIBUTE, STATUS_CODE_ATTRIBUTE, mount_metrics
-from watchkeeper.recording.model import SpanKind
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.testing import MemorySink
 
 recorder = Recorder(load_settings(flush_interval=0.1), sink=MemorySink())
-
-
-@asynccontextmanager
-async def lifespan(application: FastAPI) -> AsyncIterator[None]:
-    recorder.start()
-    try:
-        yield
-    finally:
-        recorder.stop()
-
-
-app = FastAPI(lifespan=lifespan)
-mount_metrics(app, recorder)
-
-
-@app.middleware("http")
-async def record_request(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    if request.url.path == "/metrics":
-        return await call_next(request)
-    with recorder.span("unmatched", SpanKind.REQUEST) as span:
-        response = await call_next(request)
-        route = request.scope.get("route")
-        span.name = getattr(route, "path", "unmatched")
-        span.set_attribute(METHOD_ATTRIBUTE, request.method)
-        span.set_attribute(STATUS_CODE_ATTRIBUTE, response.status_code)
-    return response
+app = FastAPI()
+# Started and stopped with the server's lifespan, through the middleware.
+watchkeeper.instrument(app, recorder=recorder, outbound=False)
 
 
 @app.get("/items/{item_id}")

@@ -21,8 +21,13 @@ KEY = "end-to-end-key-0123456789"
 pytestmark = pytest.mark.slow
 
 
-def app_environment(**extra: str) -> dict[str, str]:
-    return {"WATCHKEEPER_API_KEYS": f'["{KEY}"]', **extra}
+def app_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
+    # The store the instrumented app's API reads: the test's, not the working directory's.
+    return {
+        "WATCHKEEPER_API_KEYS": f'["{KEY}"]',
+        "WATCHKEEPER_SQLITE_PATH": str(tmp_path / "watchkeeper.db"),
+        **extra,
+    }
 
 
 @pytest.mark.skipif(
@@ -32,7 +37,7 @@ def app_environment(**extra: str) -> dict[str, str]:
 def test_prometheus_scrapes_the_app_and_answers_queries(tmp_path: Path) -> None:
     app_port, prometheus_port = free_port(), free_port()
     app_log = tmp_path / "app.log"
-    with running(uvicorn_command(app_port), app_environment(), app_log) as server:
+    with running(uvicorn_command(app_port), app_environment(tmp_path), app_log) as server:
         wait_until_serving(f"http://127.0.0.1:{app_port}/items/0", server, app_log)
         (tmp_path / "key").write_text(KEY)
         config = tmp_path / "prometheus.yml"
@@ -92,7 +97,7 @@ def test_workers_share_one_exposition(tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "app.log"
     requests = 60
-    environment = app_environment(WATCHKEEPER_METRICS_MULTIPROCESS_DIR=str(directory))
+    environment = app_environment(tmp_path, WATCHKEEPER_METRICS_MULTIPROCESS_DIR=str(directory))
     with running(uvicorn_command(port, workers=2), environment, log) as server:
         wait_until_serving(f"http://127.0.0.1:{port}/items/0", server, log)
         sent = 1  # the request that found the server up

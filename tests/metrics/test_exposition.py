@@ -10,16 +10,17 @@ from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
 
+import watchkeeper
 from tests.metrics.support import promtool, total, value
-from watchkeeper.config import load_settings
+from watchkeeper.config import Settings, load_settings
 from watchkeeper.metrics import (
     METHOD_ATTRIBUTE,
     REQUEST_SIZE_ATTRIBUTE,
     RESPONSE_SIZE_ATTRIBUTE,
     STATUS_CODE_ATTRIBUTE,
     PrometheusExporter,
-    mount_metrics,
 )
+from watchkeeper.recording.default import set_recorder
 from watchkeeper.recording.ids import new_span_id, new_trace_id
 from watchkeeper.recording.model import (
     MetricKind,
@@ -30,15 +31,20 @@ from watchkeeper.recording.model import (
     ValidationResult,
 )
 from watchkeeper.recording.recorder import Recorder
+from watchkeeper.runtime.runtime import Runtime
 from watchkeeper.testing import MemorySink
 
 KEY = "metrics-key-0123456789"
 
 
 @pytest.fixture
-def recorder() -> Iterator[Recorder]:
+def recorder(tmp_path: Path) -> Iterator[Recorder]:
     settings = load_settings(
-        flush_interval=0.02, raise_internal_errors=True, api_keys=[KEY], metrics_max_label_values=5
+        flush_interval=0.02,
+        raise_internal_errors=True,
+        api_keys=[KEY],
+        metrics_max_label_values=5,
+        sqlite_path=tmp_path / "watchkeeper.db",  # the store an instrumented app's API reads
     )
     recorder = Recorder(settings, sink=MemorySink()).start()
     yield recorder
@@ -253,9 +259,18 @@ def test_promtool_accepts_the_exposition(
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
 
 
+def instrument(app: FastAPI, recorder: Recorder, settings: Settings | None = None) -> Runtime:
+    """Watchkeeper in ``app``, recording into ``recorder``; not the process's recorder after."""
+    try:
+        return watchkeeper.instrument(app, settings, recorder=recorder, outbound=False)
+    finally:
+        set_recorder(None)
+
+
 def test_metrics_endpoint_requires_a_key_and_honours_accept(recorder: Recorder) -> None:
     app = FastAPI()
-    exporter = mount_metrics(app, recorder)
+    metrics = instrument(app, recorder).metrics
+    assert metrics is not None
     with TestClient(app) as client:
         assert client.get("/metrics").status_code == 401
         assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
@@ -269,14 +284,23 @@ def test_metrics_endpoint_requires_a_key_and_honours_accept(recorder: Recorder) 
         )
         assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
         assert openmetrics.text.endswith("# EOF\n")
-    # Once the app has shut down, the exporter no longer counts what the recorder sees.
+    # Once the app has shut down, the exporter no longer counts what the recorder sees, even
+    # with the recorder (stopped by the app's shutdown) running again.
+    assert not recorder.running
+    recorder.start()
     recorder.submit(request("/after", "GET", 200))
-    text = scrape(exporter, recorder)
+    text = scrape(metrics.exporter, recorder)
     assert value(text, "http_requests_total", method="GET", status="2xx", handler="/after") is None
 
 
-def test_unprotected_metrics_need_no_key(recorder: Recorder) -> None:
+@pytest.mark.parametrize("keys", [[], [KEY]], ids=["no keys", "keys set"])
+def test_unprotected_metrics_need_no_key(
+    recorder: Recorder, tmp_path: Path, keys: list[str]
+) -> None:
+    settings = load_settings(
+        protect_metrics=False, api_keys=keys, sqlite_path=tmp_path / "unprotected.db"
+    )
     app = FastAPI()
-    mount_metrics(app, recorder, load_settings(protect_metrics=False))
+    instrument(app, recorder, settings)
     with TestClient(app) as client:
         assert client.get("/metrics").status_code == 200
