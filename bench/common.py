@@ -17,8 +17,8 @@ from pathlib import Path
 import psycopg
 
 from watchkeeper.config import Settings, load_settings
-from watchkeeper.recording.ids import new_span_id, new_trace_id
-from watchkeeper.recording.model import Span, SpanKind, SpanStatus
+from watchkeeper.model.events import Span, SpanKind, SpanStatus
+from watchkeeper.model.ids import new_span_id, new_trace_id
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 NAMES = [f"GET /api/route-{index}" for index in range(16)] + [

@@ -23,9 +23,9 @@ from prometheus_client import CollectorRegistry, Histogram
 
 from bench.common import Result, realistic_spans
 from watchkeeper.config import load_settings
-from watchkeeper.recording.model import SpanKind
+from watchkeeper.model.batch import Batch
+from watchkeeper.model.events import SpanKind
 from watchkeeper.recording.recorder import Recorder
-from watchkeeper.storage.base import Batch
 
 
 class _DiscardExporter(SpanExporter):

@@ -14,10 +14,11 @@ from bench.common import (
     sqlite_settings,
 )
 from watchkeeper.config import Settings
+from watchkeeper.model.batch import Batch
 from watchkeeper.recording.recorder import Recorder
-from watchkeeper.storage.base import Batch
 from watchkeeper.storage.engine import driver_connection, write_transaction
 from watchkeeper.storage.factory import open_store
+from watchkeeper.storage.handle import StoreHandle
 from watchkeeper.storage.rows import prepare
 
 BATCH = 10_000
@@ -25,7 +26,7 @@ BATCH = 10_000
 
 def _through_recorder(settings: Settings, count: int) -> float:
     spans = realistic_spans(count, seed=2)
-    recorder = Recorder(settings).start()
+    recorder = Recorder(settings, sink=StoreHandle(settings)).start()
     started = time.perf_counter()
     for span in spans:
         recorder.submit(span)

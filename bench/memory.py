@@ -8,9 +8,10 @@ import time
 import psutil
 
 from bench.common import Result, sqlite_settings
-from watchkeeper.recording.ids import new_span_id, new_trace_id
-from watchkeeper.recording.model import Span, SpanKind
+from watchkeeper.model.events import Span, SpanKind
+from watchkeeper.model.ids import new_span_id, new_trace_id
 from watchkeeper.recording.recorder import Recorder
+from watchkeeper.storage.handle import StoreHandle
 
 
 def _rss() -> int:
@@ -41,7 +42,7 @@ def run(quick: bool) -> list[Result]:
         kept += len(_span(index, count, origin).name)
     baseline = _rss() - before_baseline
     with sqlite_settings(buffer_size=20_000, batch_size=10_000, flush_interval=0.2) as settings:
-        recorder = Recorder(settings).start()
+        recorder = Recorder(settings, sink=StoreHandle(settings)).start()
         before = _rss()
         for index in range(count):
             recorder.submit(_span(index, count, origin))

@@ -21,11 +21,12 @@ from datetime import UTC, datetime
 import numpy as np
 
 from bench.common import NAMES, Result, sqlite_settings
-from watchkeeper.recording.model import Span, SpanKind, SpanStatus
-from watchkeeper.storage.base import Batch, Scope, TimeRange
+from watchkeeper.model.batch import Batch
+from watchkeeper.model.events import Span, SpanKind, SpanStatus
+from watchkeeper.model.query import Scope, TimeRange
+from watchkeeper.model.rollups import build_rollups
 from watchkeeper.storage.engine import driver_connection, write_transaction
 from watchkeeper.storage.factory import open_store
-from watchkeeper.storage.rollups import build_rollups
 from watchkeeper.storage.rows import RAW_TABLES
 from watchkeeper.storage.sql_store import SqlStore
 

@@ -8,47 +8,62 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "watchkeeper"
+OTHER_LAYERS = (
+    "watchkeeper.recording",
+    "watchkeeper.storage",
+    "watchkeeper.instrumentation",
+    "watchkeeper.health",
+    "watchkeeper.metrics",
+    "watchkeeper.access",
+    "watchkeeper.api",
+    "watchkeeper.dashboard",
+    "watchkeeper.runtime",
+    "watchkeeper.wiring",
+    "watchkeeper.demo",
+    "watchkeeper.testing",
+    "watchkeeper.cli",
+)
+ASSEMBLY = ("watchkeeper.runtime", "watchkeeper.wiring", "watchkeeper.cli", "watchkeeper.demo")
 FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "model": OTHER_LAYERS,
     "recording": (
-        "watchkeeper.storage.sql",
-        "watchkeeper.storage.engine",
-        "watchkeeper.storage.schema",
+        "watchkeeper.storage",
         "watchkeeper.instrumentation",
         "watchkeeper.health",
         "watchkeeper.metrics",
         "watchkeeper.api",
         "watchkeeper.dashboard",
-        "watchkeeper.cli",
+        *ASSEMBLY,
     ),
     "storage": (
-        "watchkeeper.recording.recorder",
-        "watchkeeper.recording.worker",
-        "watchkeeper.recording.spans",
+        "watchkeeper.recording",
         "watchkeeper.instrumentation",
         "watchkeeper.health",
         "watchkeeper.metrics",
         "watchkeeper.api",
-        "watchkeeper.cli",
+        *ASSEMBLY,
     ),
-    "instrumentation": ("watchkeeper.api", "watchkeeper.health", "watchkeeper.cli"),
-    "health": ("watchkeeper.api", "watchkeeper.instrumentation", "watchkeeper.cli"),
-    "metrics": ("watchkeeper.api", "watchkeeper.instrumentation", "watchkeeper.cli"),
-    "api": ("watchkeeper.cli",),
+    "instrumentation": ("watchkeeper.api", "watchkeeper.health", *ASSEMBLY),
+    "health": ("watchkeeper.api", "watchkeeper.instrumentation", *ASSEMBLY),
+    "metrics": ("watchkeeper.api", "watchkeeper.instrumentation", *ASSEMBLY),
+    "api": ASSEMBLY,
     "dashboard": (
         "watchkeeper.api",
         "watchkeeper.storage",
         "watchkeeper.recording",
-        "watchkeeper.cli",
+        "watchkeeper.model",
+        *ASSEMBLY,
     ),
-    "testing": ("watchkeeper.cli", "watchkeeper.api"),
+    "testing": ("watchkeeper.api", *ASSEMBLY),
     "access": (
         "watchkeeper.recording",
         "watchkeeper.storage",
         "watchkeeper.health",
         "watchkeeper.metrics",
         "watchkeeper.api",
-        "watchkeeper.cli",
+        *ASSEMBLY,
     ),
+    "runtime": ("watchkeeper.cli", "watchkeeper.demo", "watchkeeper.wiring"),
 }
 
 

@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from watchkeeper.config import load_settings
+from watchkeeper.model.query import Scope, TimeRange
+from watchkeeper.model.rollups import Dimension
 from watchkeeper.recording.default import set_recorder
-from watchkeeper.storage.base import Scope, TimeRange
 from watchkeeper.storage.factory import open_store
-from watchkeeper.storage.rollups import Dimension
 from watchkeeper.testing.fake_ai import FakeAIServer
 
 ROOT = Path(__file__).resolve().parents[1]

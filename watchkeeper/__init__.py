@@ -31,10 +31,10 @@ if TYPE_CHECKING:
         register_validator,
         validate,
     )
-    from watchkeeper.recording.default import configure, get_recorder
-    from watchkeeper.recording.model import Severity, SpanKind, SpanStatus
+    from watchkeeper.model.events import Severity, SpanKind, SpanStatus
+    from watchkeeper.recording.default import get_recorder
     from watchkeeper.recording.recorder import Recorder
-    from watchkeeper.runtime.runtime import Runtime
+    from watchkeeper.runtime.runtime import Runtime, configure
     from watchkeeper.wiring import instrument
 
 _WHERE = {
@@ -63,11 +63,11 @@ _WHERE = {
     "UsesContext": "watchkeeper.instrumentation.validation",
     "register_validator": "watchkeeper.instrumentation.validation",
     "validate": "watchkeeper.instrumentation.validation",
-    "configure": "watchkeeper.recording.default",
+    "configure": "watchkeeper.runtime.runtime",
     "get_recorder": "watchkeeper.recording.default",
-    "Severity": "watchkeeper.recording.model",
-    "SpanKind": "watchkeeper.recording.model",
-    "SpanStatus": "watchkeeper.recording.model",
+    "Severity": "watchkeeper.model.events",
+    "SpanKind": "watchkeeper.model.events",
+    "SpanStatus": "watchkeeper.model.events",
     "Recorder": "watchkeeper.recording.recorder",
     "Runtime": "watchkeeper.runtime.runtime",
 }

@@ -9,9 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.stores import batch_of, span
-from watchkeeper.runtime.runtime import create_app
 from watchkeeper.config import Settings, load_settings
-from watchkeeper.recording.model import (
+from watchkeeper.model.events import (
     LogLevel,
     LogRecord,
     MetricKind,
@@ -22,6 +21,7 @@ from watchkeeper.recording.model import (
     SpanKind,
     ValidationResult,
 )
+from watchkeeper.runtime.runtime import create_app
 from watchkeeper.storage.factory import open_store
 from watchkeeper.storage.sql_store import SqlStore
 

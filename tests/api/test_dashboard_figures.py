@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 
 from tests.api.conftest import API_KEY, AUTH
 from tests.support.stores import StoreTarget, batch_of, span
-from watchkeeper.runtime.runtime import create_app
 from watchkeeper.config import load_settings
-from watchkeeper.recording.model import Span, SpanKind
+from watchkeeper.model.events import Span, SpanKind
+from watchkeeper.runtime.runtime import create_app
 from watchkeeper.storage import migrate
 from watchkeeper.storage.factory import postgres_url as psycopg_url
 from watchkeeper.storage.sql_store import SqlStore

@@ -18,8 +18,8 @@ from tests.support.server import LiveServer
 from watchkeeper.api.live import LiveHub
 from watchkeeper.api.routes import live
 from watchkeeper.config import load_settings
+from watchkeeper.model.events import SpanKind
 from watchkeeper.recording.default import set_recorder
-from watchkeeper.recording.model import SpanKind
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.wiring import instrument
 

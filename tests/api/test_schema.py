@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
 from tests.api.conftest import API_KEY
-from watchkeeper.runtime.runtime import create_app
 from watchkeeper.config import load_settings
+from watchkeeper.runtime.runtime import create_app
 
 _directory = Path(tempfile.mkdtemp(prefix="watchkeeper-schema-"))
 atexit.register(shutil.rmtree, _directory, True)

@@ -18,7 +18,7 @@ from tests.support.stores import batch_of, span
 from watchkeeper._version import __version__
 from watchkeeper.cli.main import app
 from watchkeeper.config import load_settings
-from watchkeeper.recording.model import SpanKind
+from watchkeeper.model.events import SpanKind
 from watchkeeper.storage import migrate as migrations
 from watchkeeper.storage.factory import open_store
 from watchkeeper.storage.schema import VERSION_TABLE

@@ -14,7 +14,7 @@ from tests.dashboard.conftest import log_in
 from tests.support.server import LiveServer
 from tests.support.stores import batch_of, span
 from watchkeeper.config import load_settings
-from watchkeeper.recording.model import SpanKind
+from watchkeeper.model.events import SpanKind
 from watchkeeper.runtime.runtime import create_app
 from watchkeeper.storage.factory import open_store
 from watchkeeper.storage.sql_store import SqlStore

@@ -14,9 +14,9 @@ from fastapi import FastAPI
 import watchkeeper
 from tests.support.server import LiveServer
 from watchkeeper.config import Settings, load_settings
+from watchkeeper.model.events import Span, SpanKind, SpanStatus
+from watchkeeper.model.ids import new_span_id, new_trace_id
 from watchkeeper.recording.default import set_recorder
-from watchkeeper.recording.ids import new_span_id, new_trace_id
-from watchkeeper.recording.model import Span, SpanKind, SpanStatus
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.runtime.runtime import DEFAULT_PREFIX, Runtime
 from watchkeeper.testing import MemorySink

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from tests.health.conftest import API_KEY, WAIT_SECONDS, instrument, poll, spans
 from watchkeeper.config import Settings
 from watchkeeper.health import HEALTH_JSON
-from watchkeeper.recording.model import MetricKind, SpanKind
+from watchkeeper.model.events import MetricKind, SpanKind
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.testing import MemorySink
 

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from tests.health.conftest import instrument, poll, spans
 from watchkeeper.config import Settings
 from watchkeeper.health import HEALTH_JSON
-from watchkeeper.recording.model import SpanKind
+from watchkeeper.model.events import SpanKind
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.testing import MemorySink
 

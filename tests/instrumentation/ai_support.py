@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from watchkeeper.recording.model import Span, SpanKind
+from watchkeeper.model.events import Span, SpanKind
 from watchkeeper.testing.fake_ai import FakeAIServer, ReceivedRequest
 from watchkeeper.testing.plugin import RecorderUnderTest
 

@@ -10,7 +10,7 @@ from anthropic.resources.messages.messages import Messages
 from tests.instrumentation.ai_support import integration_spans, last_request, traceparent_of
 from watchkeeper.instrumentation.anthropic import instrument_anthropic, uninstrument_anthropic
 from watchkeeper.instrumentation.httpx import instrument_httpx, uninstrument_httpx
-from watchkeeper.recording.model import SpanKind, SpanStatus
+from watchkeeper.model.events import SpanKind, SpanStatus
 from watchkeeper.testing.fake_ai import FakeAIServer
 from watchkeeper.testing.plugin import RecorderUnderTest
 

@@ -21,7 +21,7 @@ from watchkeeper.instrumentation.asgi import WatchkeeperMiddleware
 from watchkeeper.instrumentation.identity import FromCallable, FromHeaders, FromJwtClaims
 from watchkeeper.instrumentation.options import RequestOptions
 from watchkeeper.instrumentation.routes import RouteNames
-from watchkeeper.recording.model import Span, SpanKind, SpanStatus
+from watchkeeper.model.events import Span, SpanKind, SpanStatus
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.testing import MemorySink
 

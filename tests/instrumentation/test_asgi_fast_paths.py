@@ -28,7 +28,7 @@ from watchkeeper.instrumentation.identity import (
     only_state_read,
 )
 from watchkeeper.instrumentation.options import RequestOptions
-from watchkeeper.recording.model import Span, SpanKind
+from watchkeeper.model.events import Span, SpanKind
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.testing import MemorySink
 

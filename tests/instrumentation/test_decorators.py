@@ -10,8 +10,8 @@ import pytest
 from watchkeeper.config import load_settings
 from watchkeeper.instrumentation.decorators import agent, integration, monitor, tool
 from watchkeeper.instrumentation.validation import MinimumScore, validators
+from watchkeeper.model.events import Span, SpanKind, SpanStatus
 from watchkeeper.recording.default import set_recorder
-from watchkeeper.recording.model import Span, SpanKind, SpanStatus
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.recording.spans import current_span
 from watchkeeper.testing import MemorySink

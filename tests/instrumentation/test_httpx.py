@@ -11,7 +11,7 @@ from tests.instrumentation.ai_support import integration_spans, last_request, tr
 from watchkeeper.config import load_settings
 from watchkeeper.instrumentation.hosts import NAME_LIMIT, HostMap
 from watchkeeper.instrumentation.httpx import instrument_httpx, path_shape, uninstrument_httpx
-from watchkeeper.recording.model import SpanKind, SpanStatus
+from watchkeeper.model.events import SpanKind, SpanStatus
 from watchkeeper.testing.fake_ai import FakeAIServer
 from watchkeeper.testing.plugin import RecorderUnderTest
 

@@ -16,8 +16,8 @@ import watchkeeper
 from tests.support.server import LiveServer
 from tests.support.waiting import wait_until
 from watchkeeper.config import load_settings
+from watchkeeper.model.query import Scope, SpanFilter, TimeRange
 from watchkeeper.recording.default import set_recorder
-from watchkeeper.storage.base import Scope, SpanFilter, TimeRange
 from watchkeeper.storage.factory import open_store
 
 KEY = "instrument-test-key-0123456789"

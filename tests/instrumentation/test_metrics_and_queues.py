@@ -4,7 +4,7 @@ import pytest
 
 from watchkeeper.instrumentation.metrics import counter, gauge
 from watchkeeper.instrumentation.queues import MonitoredQueue, report_queue
-from watchkeeper.recording.model import MetricKind, SpanKind
+from watchkeeper.model.events import MetricKind, SpanKind
 from watchkeeper.testing.plugin import RecorderUnderTest
 
 

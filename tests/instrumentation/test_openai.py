@@ -16,7 +16,7 @@ from tests.instrumentation.ai_support import (
 )
 from watchkeeper.instrumentation.httpx import instrument_httpx, uninstrument_httpx
 from watchkeeper.instrumentation.openai import instrument_openai, uninstrument_openai
-from watchkeeper.recording.model import SpanKind, SpanStatus
+from watchkeeper.model.events import SpanKind, SpanStatus
 from watchkeeper.testing.fake_ai import FakeAIServer
 from watchkeeper.testing.plugin import RecorderUnderTest
 

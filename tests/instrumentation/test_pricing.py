@@ -9,7 +9,7 @@ from tests.instrumentation.ai_support import integration_spans
 from watchkeeper.config import ConfigurationError, ModelPrice, load_settings
 from watchkeeper.instrumentation.openai import instrument_openai, uninstrument_openai
 from watchkeeper.instrumentation.pricing import PriceEnricher, install_pricing
-from watchkeeper.recording.model import Span, SpanKind
+from watchkeeper.model.events import Span, SpanKind
 from watchkeeper.testing.fake_ai import FakeAIServer
 from watchkeeper.testing.plugin import RecorderUnderTest
 

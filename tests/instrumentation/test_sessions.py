@@ -1,7 +1,7 @@
 import pytest
 
 from watchkeeper.instrumentation.sessions import end_session, snapshot, start_session
-from watchkeeper.recording.model import SpanKind
+from watchkeeper.model.events import SpanKind
 from watchkeeper.recording.redaction import MASK
 from watchkeeper.testing.plugin import RecorderUnderTest
 

@@ -10,7 +10,7 @@ from watchkeeper.instrumentation.validation import (
     UsesContext,
     ValidatorRegistry,
 )
-from watchkeeper.recording.model import Severity, SpanKind
+from watchkeeper.model.events import Severity, SpanKind
 from watchkeeper.testing.plugin import RecorderUnderTest
 
 

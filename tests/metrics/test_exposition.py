@@ -20,9 +20,7 @@ from watchkeeper.metrics import (
     STATUS_CODE_ATTRIBUTE,
     PrometheusExporter,
 )
-from watchkeeper.recording.default import set_recorder
-from watchkeeper.recording.ids import new_span_id, new_trace_id
-from watchkeeper.recording.model import (
+from watchkeeper.model.events import (
     MetricKind,
     Severity,
     Span,
@@ -30,6 +28,8 @@ from watchkeeper.recording.model import (
     SpanStatus,
     ValidationResult,
 )
+from watchkeeper.model.ids import new_span_id, new_trace_id
+from watchkeeper.recording.default import set_recorder
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.runtime.runtime import Runtime
 from watchkeeper.testing import MemorySink

@@ -9,16 +9,17 @@ from pathlib import Path
 import pytest
 
 from watchkeeper.config import load_settings
-from watchkeeper.recording.model import SpanKind
+from watchkeeper.model.events import SpanKind
+from watchkeeper.model.query import Scope, TimeRange
 from watchkeeper.recording.recorder import Recorder
-from watchkeeper.storage.base import Scope, TimeRange
 from watchkeeper.storage.factory import open_store
+from watchkeeper.storage.handle import StoreHandle
 
 
 def test_cancelled_work_is_stored_as_cancelled_and_counted_as_no_error(tmp_path: Path) -> None:
     path = tmp_path / "cancelled.db"
     settings = load_settings(sqlite_path=path, flush_interval=0.02, raise_internal_errors=True)
-    recorder = Recorder(settings).start()
+    recorder = Recorder(settings, sink=StoreHandle(settings)).start()
 
     async def client_goes_away() -> None:
         waiting = asyncio.Event()

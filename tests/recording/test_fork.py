@@ -10,6 +10,7 @@ from pathlib import Path
 
 from watchkeeper.config import load_settings
 from watchkeeper.recording.recorder import Recorder
+from watchkeeper.storage.factory import open_store
 from watchkeeper.storage.sql_store import SqlStore
 
 
@@ -23,7 +24,7 @@ def test_a_forked_child_writes_its_own_spans_and_not_its_parents(tmp_path: Path)
     path = tmp_path / "forked.db"
     # Written only on flush or stop, so the parent still holds spans when it forks.
     settings = load_settings(sqlite_path=path, flush_interval=60, raise_internal_errors=True)
-    recorder = Recorder(settings).start()
+    recorder = Recorder(settings, sink=open_store(settings)).start()
     try:
         with recorder.span("parent-written"):
             pass

@@ -5,10 +5,11 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from watchkeeper.config import load_settings
+from watchkeeper.model.batch import Batch
+from watchkeeper.model.errors import BatchRejected
+from watchkeeper.model.events import LogLevel, MetricKind, Span, SpanKind, SpanStatus
 from watchkeeper.recording.containment import InternalError
-from watchkeeper.recording.model import LogLevel, MetricKind, Span, SpanKind, SpanStatus
 from watchkeeper.recording.recorder import Recorder
-from watchkeeper.storage.base import Batch, BatchRejected
 from watchkeeper.testing import MemorySink
 
 

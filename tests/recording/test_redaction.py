@@ -1,7 +1,7 @@
 import pytest
 
 from watchkeeper.config import ConfigurationError, load_settings
-from watchkeeper.recording.model import LogLevel, Snapshot
+from watchkeeper.model.events import LogLevel, Snapshot
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.recording.redaction import MASK, Redactor
 from watchkeeper.testing import MemorySink

@@ -14,16 +14,18 @@ from sqlalchemy.engine import make_url
 
 from tests.support.tcp_proxy import TcpProxy
 from watchkeeper.config import load_settings
-from watchkeeper.recording.model import SpanKind
+from watchkeeper.model.events import SpanKind
+from watchkeeper.model.query import RetainedTable
 from watchkeeper.recording.recorder import Recorder
-from watchkeeper.storage.base import RetainedTable
 from watchkeeper.storage.factory import open_store
+from watchkeeper.storage.handle import StoreHandle
 
 CHILD = textwrap.dedent(
     """
     import os, signal, sys, time
     from watchkeeper.config import load_settings
     from watchkeeper.recording.recorder import Recorder
+    from watchkeeper.storage.factory import open_store
 
     path, count, ending = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     received = []
@@ -34,7 +36,8 @@ CHILD = textwrap.dedent(
             received.append(signum)
 
         signal.signal(signal.SIGTERM, on_sigterm)
-    recorder = Recorder(load_settings(sqlite_path=path, flush_interval=60)).start()
+    settings = load_settings(sqlite_path=path, flush_interval=60)
+    recorder = Recorder(settings, sink=open_store(settings)).start()
     for index in range(count):
         with recorder.span(f"job-{index % 5}"):
             pass
@@ -78,7 +81,7 @@ def test_locked_sqlite_file_loses_nothing_and_recovers(tmp_path: Path) -> None:
     settings = load_settings(
         sqlite_path=path, flush_interval=0.05, buffer_size=50_000, raise_internal_errors=True
     )
-    recorder = Recorder(settings).start()
+    recorder = Recorder(settings, sink=StoreHandle(settings)).start()
     try:
         locker = sqlite3.connect(path, isolation_level=None)
         locker.execute("BEGIN EXCLUSIVE")
@@ -119,7 +122,7 @@ def test_postgres_cut_off_loses_only_what_was_counted(
             batch_size=500,
             raise_internal_errors=True,
         )
-        recorder = Recorder(settings).start()
+        recorder = Recorder(settings, sink=StoreHandle(settings)).start()
         try:
             for _ in range(500):
                 with recorder.span("before-cut"):

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from watchkeeper.recording.sketch import RELATIVE_ACCURACY, LatencySketch, bucket_index
+from watchkeeper.model.sketch import RELATIVE_ACCURACY, LatencySketch, bucket_index
 
 
 def exact_quantile(values: list[float], q: float) -> float:

@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from watchkeeper.config import load_settings
-from watchkeeper.recording.model import SpanKind
+from watchkeeper.model.batch import Batch
+from watchkeeper.model.events import SpanKind
 from watchkeeper.recording.recorder import Recorder
-from watchkeeper.storage.base import Batch
 from watchkeeper.testing import MemorySink
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from watchkeeper.recording.model import Span, SpanKind, SpanStatus
+from watchkeeper.model.events import Span, SpanKind, SpanStatus
 from watchkeeper.recording.windows import LiveWindows
 
 NOW = 1_700_000_000.0

@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 import watchkeeper
 from tests.support.host_app import API_V1, build_host_app
 from watchkeeper.config import Settings, load_settings
+from watchkeeper.model.query import Scope, TimeRange
 from watchkeeper.recording.default import set_recorder
 from watchkeeper.runtime.runtime import Runtime
-from watchkeeper.storage.base import Scope, TimeRange
 from watchkeeper.storage.factory import open_store
 
 KEY = "guest-test-key-0123456789abcdef"

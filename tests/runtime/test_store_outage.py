@@ -16,9 +16,9 @@ from tests.support.server import LiveServer
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import wait_until
 from watchkeeper.config import load_settings
+from watchkeeper.model.events import SpanKind
+from watchkeeper.model.query import Scope, TimeRange
 from watchkeeper.recording.default import set_recorder
-from watchkeeper.recording.model import SpanKind
-from watchkeeper.storage.base import Scope, TimeRange
 from watchkeeper.storage.factory import open_store
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

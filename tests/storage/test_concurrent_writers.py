@@ -9,10 +9,10 @@ from multiprocessing.synchronize import Event
 import pytest
 
 from tests.support.stores import T0, StoreTarget, batch_of, span
-from watchkeeper.recording.model import SessionMark
+from watchkeeper.model.events import SessionMark
+from watchkeeper.model.query import RetainedTable, Scope, TimeRange
+from watchkeeper.model.rollups import Dimension
 from watchkeeper.storage import migrate
-from watchkeeper.storage.base import RetainedTable, Scope, TimeRange
-from watchkeeper.storage.rollups import Dimension
 from watchkeeper.storage.sql_store import SqlStore
 
 PROCESSES, BATCHES, SPANS_PER_BATCH, SESSIONS = 4, 12, 150, 6

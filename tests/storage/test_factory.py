@@ -12,8 +12,9 @@ from sqlalchemy import MetaData, create_engine
 
 from tests.support.stores import T0, batch_of, span
 from watchkeeper.config import Settings, load_settings
+from watchkeeper.model.errors import StoreUnavailable
+from watchkeeper.model.query import RetainedTable
 from watchkeeper.storage import migrate
-from watchkeeper.storage.base import RetainedTable, StoreUnavailable
 from watchkeeper.storage.dialect import Dialect
 from watchkeeper.storage.factory import open_store, postgres_url
 from watchkeeper.storage.schema import VERSION_TABLE, metadata

@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.support.stores import T0, batch_of, span
-from watchkeeper.recording.ids import format_trace_id
-from watchkeeper.recording.model import Severity, Span, SpanKind, ValidationResult
-from watchkeeper.storage.base import Batch, QueryError, Scope, TimeRange
+from watchkeeper.model.batch import Batch
+from watchkeeper.model.errors import QueryError
+from watchkeeper.model.events import Severity, Span, SpanKind, ValidationResult
+from watchkeeper.model.ids import format_trace_id
+from watchkeeper.model.query import Scope, TimeRange
 from watchkeeper.storage.sql_store import SqlStore
 
 EVERYTHING = Scope.everything()

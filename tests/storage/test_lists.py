@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.support.stores import T0, batch_of, span
-from watchkeeper.recording.ids import format_trace_id
-from watchkeeper.recording.model import LogLevel, LogRecord, MetricKind, MetricPoint, SpanKind
-from watchkeeper.storage.base import Batch, QueryError, Scope, SpanFilter, TimeRange
+from watchkeeper.model.batch import Batch
+from watchkeeper.model.errors import QueryError
+from watchkeeper.model.events import LogLevel, LogRecord, MetricKind, MetricPoint, SpanKind
+from watchkeeper.model.ids import format_trace_id
+from watchkeeper.model.query import Scope, SpanFilter, TimeRange
 from watchkeeper.storage.sql_store import SqlStore
 
 EVERYTHING = Scope.everything()

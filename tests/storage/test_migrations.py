@@ -10,9 +10,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from tests.support.stores import T0, StoreTarget, batch_of, span
-from watchkeeper.recording.model import SessionMark, Severity, Snapshot, ValidationResult
+from watchkeeper.model.events import SessionMark, Severity, Snapshot, ValidationResult
+from watchkeeper.model.query import RetainedTable, Scope, TimeRange
 from watchkeeper.storage import migrate
-from watchkeeper.storage.base import RetainedTable, Scope, TimeRange
 from watchkeeper.storage.schema import VERSION_TABLE, metadata
 from watchkeeper.storage.sql_store import SqlStore
 

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy.exc import OperationalError as WrappedOperationalError
 
 from tests.support.stores import T0, StoreTarget, batch_of, span
-from watchkeeper.recording.model import (
+from watchkeeper.model.errors import BatchRejected, StoreUnavailable
+from watchkeeper.model.events import (
     LogLevel,
     LogRecord,
     SessionMark,
@@ -20,16 +21,10 @@ from watchkeeper.recording.model import (
     Snapshot,
     ValidationResult,
 )
-from watchkeeper.storage.base import (
-    BatchRejected,
-    RetainedTable,
-    Scope,
-    StoreUnavailable,
-    TimeRange,
-)
+from watchkeeper.model.query import RetainedTable, Scope, TimeRange
+from watchkeeper.model.rollups import Dimension
 from watchkeeper.storage.dialect import Dialect
 from watchkeeper.storage.errors import is_rejection
-from watchkeeper.storage.rollups import Dimension
 from watchkeeper.storage.sql_store import SqlStore
 
 EVERYTHING = Scope.everything()

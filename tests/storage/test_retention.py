@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from tests.support.stores import T0, batch_of, span
 from watchkeeper.config import Settings
-from watchkeeper.recording.model import (
+from watchkeeper.model.events import (
     LogLevel,
     LogRecord,
     MetricKind,
@@ -15,7 +15,7 @@ from watchkeeper.recording.model import (
     Snapshot,
     ValidationResult,
 )
-from watchkeeper.storage.base import RetainedTable
+from watchkeeper.model.query import RetainedTable
 from watchkeeper.storage.retention import RetentionPolicy, apply_retention
 from watchkeeper.storage.sql_store import SqlStore
 

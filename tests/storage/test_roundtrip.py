@@ -9,19 +9,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from tests.support.stores import T0, batch_of, span
-from watchkeeper.recording.ids import format_span_id, format_trace_id
-from watchkeeper.recording.model import LogLevel, LogRecord, MetricKind, MetricPoint, SpanKind
+from watchkeeper.model.errors import BatchRejected, StoreUnavailable
+from watchkeeper.model.events import LogLevel, LogRecord, MetricKind, MetricPoint, SpanKind
+from watchkeeper.model.ids import format_span_id, format_trace_id
+from watchkeeper.model.query import RetainedTable, Scope, TimeRange
+from watchkeeper.model.stored import StoredLog, StoredMetric, StoredSpan
 from watchkeeper.storage import sql_writer
-from watchkeeper.storage.base import (
-    BatchRejected,
-    RetainedTable,
-    Scope,
-    StoredLog,
-    StoredMetric,
-    StoredSpan,
-    StoreUnavailable,
-    TimeRange,
-)
 from watchkeeper.storage.sql_store import SqlStore
 
 EVERYTHING = Scope.everything()

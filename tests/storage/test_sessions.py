@@ -7,10 +7,13 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.support.stores import T0, batch_of, span
-from watchkeeper.recording.ids import format_span_id, format_trace_id
-from watchkeeper.recording.model import SessionMark, Severity, Snapshot, SpanKind, ValidationResult
-from watchkeeper.storage.base import Batch, QueryError, Scope, StoredSession, TimeRange
-from watchkeeper.storage.sessions import SessionDelta
+from watchkeeper.model.batch import Batch
+from watchkeeper.model.errors import QueryError
+from watchkeeper.model.events import SessionMark, Severity, Snapshot, SpanKind, ValidationResult
+from watchkeeper.model.ids import format_span_id, format_trace_id
+from watchkeeper.model.query import Scope, TimeRange
+from watchkeeper.model.sessions import SessionDelta
+from watchkeeper.model.stored import StoredSession
 from watchkeeper.storage.sql_store import SqlStore
 
 EVERYTHING = Scope.everything()

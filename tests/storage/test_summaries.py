@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from tests.support.stores import T0, batch_of, span
-from watchkeeper.recording.model import Span, SpanKind
-from watchkeeper.storage.base import QueryError, Scope, TimeRange
-from watchkeeper.storage.rollups import Dimension, Level
+from watchkeeper.model.errors import QueryError
+from watchkeeper.model.events import Span, SpanKind
+from watchkeeper.model.query import Scope, TimeRange
+from watchkeeper.model.rollups import Dimension, Level
 from watchkeeper.storage.sql_store import SqlStore
 
 EVERYTHING = Scope.everything()

@@ -8,12 +8,12 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from watchkeeper.recording.ids import new_span_id, new_trace_id
-from watchkeeper.recording.model import Span, SpanKind, SpanStatus
-from watchkeeper.storage.base import Batch
+from watchkeeper.model.batch import Batch
+from watchkeeper.model.events import Span, SpanKind, SpanStatus
+from watchkeeper.model.ids import new_span_id, new_trace_id
+from watchkeeper.model.rollups import build_rollups
+from watchkeeper.model.sessions import build_sessions
 from watchkeeper.storage.engine import create_store_engine
-from watchkeeper.storage.rollups import build_rollups
-from watchkeeper.storage.sessions import build_sessions
 
 T0 = 1_700_000_000.0 - 1_700_000_000.0 % 86_400  # midnight UTC, so hours are easy to reason about
 

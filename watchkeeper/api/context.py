@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from watchkeeper.config import Settings
 from watchkeeper.health.thresholds import ThresholdBook
+from watchkeeper.model.store import Store
 from watchkeeper.recording.recorder import Recorder
-from watchkeeper.storage.base import Store
 from watchkeeper.storage.handle import StoreHandle
 
 

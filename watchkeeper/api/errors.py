@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from watchkeeper.access.keys import Unauthorized, unauthorized_response
-from watchkeeper.storage.base import QueryError, StoreUnavailable
+from watchkeeper.model.errors import QueryError, StoreUnavailable
 
 
 def error_response(

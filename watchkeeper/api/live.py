@@ -20,9 +20,12 @@ from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 
-from watchkeeper.recording.ids import format_span_id, format_trace_id
-from watchkeeper.recording.model import Span
-from watchkeeper.storage.base import Batch, Scope, StoredSpan, StoreUnavailable, TimeRange
+from watchkeeper.model.batch import Batch
+from watchkeeper.model.errors import StoreUnavailable
+from watchkeeper.model.events import Span
+from watchkeeper.model.ids import format_span_id, format_trace_id
+from watchkeeper.model.query import Scope, TimeRange
+from watchkeeper.model.stored import StoredSpan
 from watchkeeper.storage.handle import StoreHandle
 
 SUBSCRIBER_QUEUE = 256

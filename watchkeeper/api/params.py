@@ -9,7 +9,8 @@ from typing import Annotated
 from fastapi import Query
 from pydantic import BeforeValidator
 
-from watchkeeper.storage.base import QueryError, Scope, TimeRange
+from watchkeeper.model.errors import QueryError
+from watchkeeper.model.query import Scope, TimeRange
 
 MAX_RANGE = timedelta(days=400)
 MAX_PAGE = 1000

@@ -7,9 +7,9 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from watchkeeper.storage.base import (
+from watchkeeper.model.query import Page
+from watchkeeper.model.stored import (
     NameSummary,
-    Page,
     StoredSession,
     StoredSnapshot,
     StoredSpan,

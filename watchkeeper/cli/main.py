@@ -11,7 +11,7 @@ import typer
 from watchkeeper.cli import demo, migrate, retention, serve, status, version
 from watchkeeper.cli.advice import EXIT_PROBLEM
 from watchkeeper.config import ConfigurationError
-from watchkeeper.storage.base import StoreUnavailable
+from watchkeeper.model.errors import StoreUnavailable
 
 app = typer.Typer(
     name="watchkeeper",

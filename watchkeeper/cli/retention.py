@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from watchkeeper.config import load_settings
-from watchkeeper.storage.base import RetainedTable
+from watchkeeper.model.query import RetainedTable
 from watchkeeper.storage.factory import open_store, store_location
 from watchkeeper.storage.retention import RetentionPolicy, apply_retention
 

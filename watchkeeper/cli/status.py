@@ -17,8 +17,9 @@ from watchkeeper.config import Settings, load_settings
 from watchkeeper.health.status import HealthStatus
 from watchkeeper.health.stored import judge_stored_integrations
 from watchkeeper.health.thresholds import ThresholdBook
+from watchkeeper.model.errors import StoreUnavailable
+from watchkeeper.model.query import Scope, TimeRange
 from watchkeeper.storage import migrate as migrations
-from watchkeeper.storage.base import Scope, StoreUnavailable, TimeRange
 from watchkeeper.storage.factory import open_store, store_location
 from watchkeeper.storage.sql_store import SqlStore
 

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 from watchkeeper.health.status import JsonValue
 from watchkeeper.health.system import SystemSnapshot
-from watchkeeper.recording.model import SpanKind
+from watchkeeper.model.events import SpanKind
 from watchkeeper.recording.stats import StatsSnapshot
 from watchkeeper.recording.windows import WINDOWS, LiveWindows, WindowStats
 

@@ -22,7 +22,7 @@ from watchkeeper.health.status import Check, ComponentType, HealthReport, Health
 from watchkeeper.health.system import SystemSampler
 from watchkeeper.health.thresholds import ThresholdBook
 from watchkeeper.health.traffic import JUDGED_WINDOW_SECONDS, ServiceHealth, judge_traffic
-from watchkeeper.recording.model import SpanKind
+from watchkeeper.model.events import SpanKind
 from watchkeeper.recording.recorder import Recorder
 
 # A loop stalled this long delays every request on it by as much: worth a warning, not a fail,

@@ -13,9 +13,11 @@ from datetime import timedelta
 from watchkeeper.health.status import HealthStatus
 from watchkeeper.health.thresholds import ThresholdBook
 from watchkeeper.health.traffic import judge_traffic
-from watchkeeper.recording.model import SpanKind
+from watchkeeper.model.events import SpanKind
+from watchkeeper.model.query import Scope, TimeRange
+from watchkeeper.model.store import Queries
+from watchkeeper.model.stored import NameSummary
 from watchkeeper.recording.windows import WindowStats
-from watchkeeper.storage.base import NameSummary, Queries, Scope, TimeRange
 
 JUDGED_WINDOW = timedelta(minutes=5)
 

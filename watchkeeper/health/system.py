@@ -20,7 +20,7 @@ import psutil
 
 from watchkeeper.config import Settings
 from watchkeeper.health.loop_lag import LoopLagMonitor
-from watchkeeper.recording.model import MetricKind
+from watchkeeper.model.events import MetricKind
 from watchkeeper.recording.recorder import Recorder
 
 

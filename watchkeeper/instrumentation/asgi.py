@@ -33,6 +33,7 @@ from watchkeeper.instrumentation.identity import (
 from watchkeeper.instrumentation.options import RequestOptions
 from watchkeeper.instrumentation.routes import RouteNames
 from watchkeeper.instrumentation.traceparent import parse_traceparent
+from watchkeeper.model.events import SpanKind, SpanStatus
 from watchkeeper.recording.attributes import (
     CLIENT,
     METHOD,
@@ -45,7 +46,6 @@ from watchkeeper.recording.attributes import (
     UNMATCHED_REQUEST,
     UNMATCHED_ROUTE,
 )
-from watchkeeper.recording.model import SpanKind, SpanStatus
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.recording.spans import ActiveSpan
 

@@ -24,9 +24,9 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from watchkeeper.instrumentation.validation import validators
+from watchkeeper.model.events import SpanKind
 from watchkeeper.recording import attributes
 from watchkeeper.recording.default import get_recorder
-from watchkeeper.recording.model import SpanKind
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.recording.spans import ActiveSpan, current_span
 

@@ -22,9 +22,9 @@ from watchkeeper.instrumentation.propagation import (
     traceparent,
     when_closed,
 )
+from watchkeeper.model.events import Span, SpanKind, SpanStatus
 from watchkeeper.recording.attributes import METHOD, REQUEST_SIZE, RESPONSE_SIZE, STATUS_CODE
 from watchkeeper.recording.default import get_recorder
-from watchkeeper.recording.model import Span, SpanKind, SpanStatus
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.recording.spans import ActiveSpan
 

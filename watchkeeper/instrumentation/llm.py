@@ -21,8 +21,8 @@ from typing import Any, Protocol
 
 from watchkeeper.instrumentation.hosts import HostMap
 from watchkeeper.instrumentation.propagation import recorded_by, when_closed
+from watchkeeper.model.events import SpanKind, SpanStatus
 from watchkeeper.recording.attributes import FINISH_REASON, STATUS_CODE, TIME_TO_FIRST_TOKEN
-from watchkeeper.recording.model import SpanKind, SpanStatus
 from watchkeeper.recording.recorder import Recorder
 
 Observer = Callable[["LLMCall", Any], bool]

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from watchkeeper.model.events import MetricKind
 from watchkeeper.recording.default import get_recorder
-from watchkeeper.recording.model import MetricKind
 from watchkeeper.recording.recorder import Recorder
 
 _METRIC_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.:]{0,127}$")

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from genai_prices import Usage, data_snapshot
 
 from watchkeeper.config import ModelPrice
+from watchkeeper.model.events import Span
 from watchkeeper.recording.attributes import COST_STATUS
-from watchkeeper.recording.model import Span
 from watchkeeper.recording.recorder import Recorder
 
 UNKNOWN = "unknown"

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from watchkeeper.recording.model import Span
+from watchkeeper.model.events import Span
 
 TRACEPARENT = "traceparent"
 

@@ -13,9 +13,9 @@ import time
 from typing import Any, Generic, TypeVar
 
 from watchkeeper.instrumentation.metrics import check_metric_name
+from watchkeeper.model.events import MetricKind, Span, SpanKind
+from watchkeeper.model.ids import new_span_id, new_trace_id
 from watchkeeper.recording.default import get_recorder
-from watchkeeper.recording.ids import new_span_id, new_trace_id
-from watchkeeper.recording.model import MetricKind, Span, SpanKind
 from watchkeeper.recording.recorder import Recorder
 
 T = TypeVar("T")

@@ -11,8 +11,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from watchkeeper.model.events import SessionMark, Snapshot
 from watchkeeper.recording.default import get_recorder
-from watchkeeper.recording.model import SessionMark, Snapshot
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.recording.spans import current_span
 

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from watchkeeper.model.events import Severity, ValidationResult
 from watchkeeper.recording.default import get_recorder
-from watchkeeper.recording.model import Severity, ValidationResult
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.recording.spans import current_span
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from watchkeeper.metrics.labels import LabelGuard, prometheus_name
-from watchkeeper.recording.model import MetricKind
+from watchkeeper.model.events import MetricKind
 
 MAX_LABELS = 8
 GaugeMode = Literal["liveall", "livesum", "livemax", "livemostrecent"]

@@ -18,8 +18,8 @@ from watchkeeper.metrics.multiprocess import (
     multiprocess_directory,
 )
 from watchkeeper.metrics.observer import BatchMetrics
+from watchkeeper.model.batch import Batch
 from watchkeeper.recording.recorder import Recorder
-from watchkeeper.storage.base import Batch
 
 MIRROR_INTERVAL = 1.0
 

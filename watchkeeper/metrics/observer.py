@@ -11,9 +11,9 @@ from prometheus_client import CollectorRegistry
 from watchkeeper.metrics.dynamic import NamedMetrics
 from watchkeeper.metrics.families import Families
 from watchkeeper.metrics.labels import LabelGuard, prometheus_name
+from watchkeeper.model.batch import Batch
+from watchkeeper.model.events import MetricPoint, Span, SpanKind, ValidationResult
 from watchkeeper.recording import attributes
-from watchkeeper.recording.model import MetricPoint, Span, SpanKind, ValidationResult
-from watchkeeper.storage.base import Batch
 
 # The attributes the ASGI instrumentation puts on request spans.
 METHOD_ATTRIBUTE = attributes.METHOD

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 
-from watchkeeper.config import Settings, load_settings
+from watchkeeper.config import load_settings
 from watchkeeper.recording.recorder import Recorder
 
 _lock = threading.Lock()
@@ -33,11 +33,3 @@ def set_recorder(recorder: Recorder | None) -> Recorder | None:
     with _lock:
         previous, _recorder = _recorder, recorder
     return previous
-
-
-def configure(settings: Settings | None = None) -> Recorder:
-    """Replace the process's recorder with one built from ``settings`` (stopping the old one)."""
-    previous = set_recorder(Recorder(settings or load_settings()))
-    if previous is not None:
-        previous.stop()
-    return get_recorder()

@@ -25,8 +25,7 @@ from typing import Protocol, runtime_checkable
 import psutil
 
 from watchkeeper.config import Settings, load_settings
-from watchkeeper.recording.containment import Containment
-from watchkeeper.recording.model import (
+from watchkeeper.model.events import (
     Attributes,
     Event,
     LogRecord,
@@ -35,12 +34,13 @@ from watchkeeper.recording.model import (
     Span,
     SpanKind,
 )
+from watchkeeper.model.store import Sink
+from watchkeeper.recording.containment import Containment
 from watchkeeper.recording.redaction import Redactor
 from watchkeeper.recording.spans import ActiveSpan, current_span
 from watchkeeper.recording.stats import DropReason, RecorderCounters, StatsSnapshot
 from watchkeeper.recording.windows import LiveWindows
 from watchkeeper.recording.worker import BatchObserver, FlushWorker, SpanEnricher
-from watchkeeper.storage.base import Sink
 
 
 @runtime_checkable
@@ -104,9 +104,11 @@ class Recorder:
             if self._worker is not None or not self.enabled:
                 return self
             if self._sink is None:
-                from watchkeeper.storage.factory import open_store  # noqa: PLC0415 - I/O layer
-
-                self._sink = open_store(self.settings)
+                raise RuntimeError(
+                    "this Recorder has nowhere to write: give it a sink (Recorder(settings, "
+                    "sink=...)), or let watchkeeper.instrument(app) or watchkeeper.configure() "
+                    "build it with the store the settings name"
+                )
             self._worker = self._start_worker(self._sink)
             atexit.register(self.stop)
         return self

@@ -14,8 +14,8 @@ from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any
 
-from watchkeeper.recording.ids import new_trace_id, span_ids
-from watchkeeper.recording.model import Span, SpanKind, SpanStatus
+from watchkeeper.model.events import Span, SpanKind, SpanStatus
+from watchkeeper.model.ids import new_trace_id, span_ids
 
 ERROR_MESSAGE_LIMIT = 2_000
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from watchkeeper.storage.base import Batch
+from watchkeeper.model.batch import Batch
 
 
 class WaitingBatches:

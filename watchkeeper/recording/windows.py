@@ -14,8 +14,8 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from watchkeeper.recording.model import Span, SpanStatus
-from watchkeeper.recording.sketch import LatencySketch
+from watchkeeper.model.events import Span, SpanStatus
+from watchkeeper.model.sketch import LatencySketch
 
 FINE_SLOT = 10
 COARSE_SLOT = 60

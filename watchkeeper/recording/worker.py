@@ -16,8 +16,9 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from watchkeeper.recording.containment import Containment
-from watchkeeper.recording.model import (
+from watchkeeper.model.batch import Batch
+from watchkeeper.model.errors import BatchRejected
+from watchkeeper.model.events import (
     Event,
     LogRecord,
     MetricPoint,
@@ -26,14 +27,15 @@ from watchkeeper.recording.model import (
     Span,
     ValidationResult,
 )
+from watchkeeper.model.rollups import RollupDelta, RollupKey, build_rollups
+from watchkeeper.model.sessions import build_sessions
+from watchkeeper.model.store import Sink
+from watchkeeper.recording.containment import Containment
 from watchkeeper.recording.redaction import Redactor
 from watchkeeper.recording.spans import ActiveSpan
 from watchkeeper.recording.stats import DropReason, RecorderCounters
 from watchkeeper.recording.waiting import WaitingBatches
 from watchkeeper.recording.windows import LiveWindows
-from watchkeeper.storage.base import Batch, BatchRejected, Sink
-from watchkeeper.storage.rollups import RollupDelta, RollupKey, build_rollups
-from watchkeeper.storage.sessions import build_sessions
 
 SpanEnricher = Callable[[Sequence[Span]], None]
 """Fills in fields that are too costly for the request path (e.g. prices), a batch at a time."""

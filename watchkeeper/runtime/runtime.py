@@ -31,9 +31,10 @@ from watchkeeper.health.router import HealthComponent
 from watchkeeper.health.system import SystemSampler
 from watchkeeper.instrumentation.guest import ROOT_PATHS, Guest, paths_the_host_serves
 from watchkeeper.metrics.endpoint import MetricsComponent
+from watchkeeper.model.store import Store
+from watchkeeper.recording.default import get_recorder, set_recorder
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.runtime.component import Component
-from watchkeeper.storage.base import Store
 from watchkeeper.storage.handle import StoreHandle
 
 logger = logging.getLogger("watchkeeper")
@@ -203,6 +204,18 @@ class Runtime:
             yield
         finally:
             await self.stop()
+
+
+def configure(settings: Settings | None = None) -> Recorder:
+    """Replace the process's recorder with one writing to the settings' store (stopping the old
+    one); for scripts and workers outside a web app. Start it with ``.start()``."""
+    effective = settings or load_settings()
+    stores = StoreHandle(effective)
+    stores.open_in_background()
+    previous = set_recorder(Recorder(effective, sink=stores))
+    if previous is not None:
+        previous.stop()
+    return get_recorder()
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None) -> FastAPI:

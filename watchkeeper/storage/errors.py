@@ -26,7 +26,7 @@ import sqlite3
 import psycopg
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
 
-from watchkeeper.storage.base import BatchRejected, StoreUnavailable
+from watchkeeper.model.errors import BatchRejected, StoreUnavailable
 
 DATABASE_ERRORS = (SQLAlchemyError, sqlite3.Error, psycopg.Error, OverflowError, OSError)
 """What a store call may raise that should reach the caller as one of the two exceptions."""

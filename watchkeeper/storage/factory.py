@@ -8,8 +8,8 @@ from pathlib import Path
 from sqlalchemy.engine import URL, make_url
 
 from watchkeeper.config import Settings
+from watchkeeper.model.errors import StoreUnavailable
 from watchkeeper.storage import migrate
-from watchkeeper.storage.base import StoreUnavailable
 from watchkeeper.storage.engine import create_store_engine
 from watchkeeper.storage.errors import describe_error
 from watchkeeper.storage.sql_store import SqlStore

@@ -13,7 +13,9 @@ import threading
 from collections.abc import Callable
 
 from watchkeeper.config import Settings
-from watchkeeper.storage.base import Batch, Store, StoreUnavailable
+from watchkeeper.model.batch import Batch
+from watchkeeper.model.errors import StoreUnavailable
+from watchkeeper.model.store import Store
 from watchkeeper.storage.factory import open_store
 
 logger = logging.getLogger("watchkeeper")
@@ -90,10 +92,18 @@ class StoreHandle:
         self.current().ping()
 
     def _await_first_attempt(self, timeout: float) -> None:
+        if self._store is None and self._thread is None:
+            self.open_in_background()
         # Callers on Watchkeeper's own threads only (the flush worker, the store probe's), so
         # a process starting up does not report a store that is merely still being opened.
         if self._store is None and self._thread is not None:
             self.wait_first_attempt(timeout)
+
+    def after_fork_in_child(self) -> None:
+        # Only stores holding connections have the hook; a child must not share them.
+        forget_connections = getattr(self._store, "after_fork_in_child", None)
+        if callable(forget_connections):
+            forget_connections()
 
     def close(self) -> None:
         self._closing.set()

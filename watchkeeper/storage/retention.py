@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from watchkeeper.config import Settings
-from watchkeeper.storage.base import RetainedTable, Store
+from watchkeeper.model.query import RetainedTable
+from watchkeeper.model.store import Store
 
 Progress = Callable[[RetainedTable, int], None]
 """Told the table and how many rows went, after each batch that deleted something."""

@@ -19,11 +19,11 @@ from typing import Any
 import orjson
 from sqlalchemy import CHAR, String, Table
 
-from watchkeeper.recording.ids import format_span_id, format_trace_id
-from watchkeeper.storage.base import Batch
-from watchkeeper.storage.rollups import RollupDelta, RollupKey
+from watchkeeper.model.batch import Batch
+from watchkeeper.model.ids import format_span_id, format_trace_id
+from watchkeeper.model.rollups import RollupDelta, RollupKey
+from watchkeeper.model.sessions import SessionDelta
 from watchkeeper.storage.schema import logs, metric_points, snapshots, spans, validations
-from watchkeeper.storage.sessions import SessionDelta
 
 Row = tuple[Any, ...]
 NUL = "\x00"

@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import desc, false, func, select
 from sqlalchemy.engine import Connection
 
-from watchkeeper.recording.model import Severity, SpanStatus
-from watchkeeper.storage.base import ErrorGroup, Page, Scope, StoredValidation, TimeRange
+from watchkeeper.model.events import Severity, SpanStatus
+from watchkeeper.model.query import Page, Scope, TimeRange
+from watchkeeper.model.stored import ErrorGroup, StoredValidation
 from watchkeeper.storage.schema import spans, validations
 from watchkeeper.storage.sql_queries import (
     MAX_PAGE,

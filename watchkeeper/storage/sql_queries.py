@@ -29,19 +29,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from watchkeeper.recording.model import SpanKind, SpanStatus
-from watchkeeper.storage.base import (
-    Page,
-    QueryError,
-    Scope,
-    SpanFilter,
-    StoredLog,
-    StoredMetric,
-    StoredSpan,
-    TimeRange,
-    TraceFilter,
-    TraceSummary,
-)
+from watchkeeper.model.errors import QueryError
+from watchkeeper.model.events import SpanKind, SpanStatus
+from watchkeeper.model.query import Page, Scope, SpanFilter, TimeRange, TraceFilter
+from watchkeeper.model.stored import StoredLog, StoredMetric, StoredSpan, TraceSummary
 from watchkeeper.storage.schema import logs, metric_points, spans
 
 MAX_PAGE = 1_000

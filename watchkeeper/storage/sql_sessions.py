@@ -11,15 +11,8 @@ from typing import Any
 from sqlalchemy import Row, Table, func, or_, select
 from sqlalchemy.engine import Connection
 
-from watchkeeper.storage.base import (
-    Page,
-    Scope,
-    SessionDetail,
-    StoredSession,
-    StoredSnapshot,
-    StoredValidation,
-    TimeRange,
-)
+from watchkeeper.model.query import Page, Scope, TimeRange
+from watchkeeper.model.stored import SessionDetail, StoredSession, StoredSnapshot, StoredValidation
 from watchkeeper.storage.schema import sessions, snapshots, spans, validations
 from watchkeeper.storage.sql_queries import (
     as_time,

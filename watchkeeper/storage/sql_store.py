@@ -17,35 +17,29 @@ from typing import Any, assert_never
 from sqlalchemy import ColumnElement, Table, delete, func, select, text, tuple_
 from sqlalchemy.engine import Connection, Engine
 
-from watchkeeper.recording.model import Severity, SpanKind
-from watchkeeper.storage import sql_issues, sql_queries, sql_sessions, sql_summaries
-from watchkeeper.storage.base import (
-    Batch,
-    BatchRejected,
+from watchkeeper.model.batch import Batch
+from watchkeeper.model.errors import BatchRejected, StoreUnavailable
+from watchkeeper.model.events import Severity, SpanKind
+from watchkeeper.model.query import Page, RetainedTable, Scope, SpanFilter, TimeRange, TraceFilter
+from watchkeeper.model.rollups import Dimension, Level
+from watchkeeper.model.stored import (
     ErrorGroup,
     NameSummary,
-    Page,
     RequestUsage,
-    RetainedTable,
-    Scope,
     SeriesPoint,
     SessionDetail,
-    SpanFilter,
     StoredLog,
     StoredMetric,
     StoredSession,
     StoredSpan,
     StoredValidation,
-    StoreUnavailable,
-    TimeRange,
-    TraceFilter,
     TraceSummary,
     UsageRow,
 )
+from watchkeeper.storage import sql_issues, sql_queries, sql_sessions, sql_summaries
 from watchkeeper.storage.dialect import Dialect
 from watchkeeper.storage.engine import write_transaction
 from watchkeeper.storage.errors import DATABASE_ERRORS, classify_write_error, describe_error
-from watchkeeper.storage.rollups import Dimension, Level
 from watchkeeper.storage.rows import PreparedBatch, prepare
 from watchkeeper.storage.schema import (
     logs,

@@ -27,18 +27,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from watchkeeper.recording.model import SpanKind, SpanStatus
-from watchkeeper.recording.sketch import LatencySketch
-from watchkeeper.storage.base import (
-    NameSummary,
-    QueryError,
-    RequestUsage,
-    Scope,
-    SeriesPoint,
-    TimeRange,
-    UsageRow,
-)
-from watchkeeper.storage.rollups import HOUR, Dimension, Level, RollupDelta
+from watchkeeper.model.errors import QueryError
+from watchkeeper.model.events import SpanKind, SpanStatus
+from watchkeeper.model.query import Scope, TimeRange
+from watchkeeper.model.rollups import HOUR, Dimension, Level, RollupDelta
+from watchkeeper.model.sketch import LatencySketch
+from watchkeeper.model.stored import NameSummary, RequestUsage, SeriesPoint, UsageRow
 from watchkeeper.storage.schema import rollups, spans
 from watchkeeper.storage.sql_queries import MAX_PAGE, check_limit, in_range, scoped
 

@@ -27,10 +27,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert
 
-from watchkeeper.recording.sketch import LatencySketch
+from watchkeeper.model.rollups import Dimension, Level, RollupDelta, RollupKey
+from watchkeeper.model.sketch import LatencySketch
 from watchkeeper.storage.dialect import Dialect
 from watchkeeper.storage.engine import driver_connection
-from watchkeeper.storage.rollups import Dimension, Level, RollupDelta, RollupKey
 from watchkeeper.storage.rows import PreparedBatch, Row
 from watchkeeper.storage.schema import rollups, sessions
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from watchkeeper.recording.model import (
+from watchkeeper.model.batch import Batch
+from watchkeeper.model.errors import StoreUnavailable
+from watchkeeper.model.events import (
     LogRecord,
     MetricPoint,
     SessionMark,
@@ -13,7 +15,6 @@ from watchkeeper.recording.model import (
     SpanKind,
     ValidationResult,
 )
-from watchkeeper.storage.base import Batch, StoreUnavailable
 
 
 class MemorySink:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from watchkeeper.config import load_settings
-from watchkeeper.recording.model import Span, SpanKind
+from watchkeeper.model.events import Span, SpanKind
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.testing.memory import MemorySink
 

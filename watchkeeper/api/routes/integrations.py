@@ -12,7 +12,7 @@ from watchkeeper.api.context import ApiContext
 from watchkeeper.api.params import current_scope
 from watchkeeper.api.schemas import IntegrationHealth, NameFigures
 from watchkeeper.health.stored import judge_stored_integrations
-from watchkeeper.storage.base import Scope
+from watchkeeper.model.query import Scope
 
 
 def judge(context: ApiContext, scope: Scope) -> list[IntegrationHealth]:

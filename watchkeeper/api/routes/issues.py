@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends, Query
 from watchkeeper.api.context import ApiContext
 from watchkeeper.api.params import Cursor, Limit, current_scope, time_range
 from watchkeeper.api.schemas import PageOut
-from watchkeeper.recording.model import LogLevel, Severity
-from watchkeeper.storage.base import ErrorGroup, Scope, StoredLog, StoredValidation, TimeRange
+from watchkeeper.model.events import LogLevel, Severity
+from watchkeeper.model.query import Scope, TimeRange
+from watchkeeper.model.stored import ErrorGroup, StoredLog, StoredValidation
 
 
 def router(context: ApiContext) -> APIRouter:

@@ -21,7 +21,8 @@ from watchkeeper.api.context import ApiContext
 from watchkeeper.api.live import LiveHub, Message, serve_subscriber
 from watchkeeper.api.routes.integrations import judge
 from watchkeeper.api.routes.overview import headline
-from watchkeeper.storage.base import Scope, StoreUnavailable, TimeRange
+from watchkeeper.model.errors import StoreUnavailable
+from watchkeeper.model.query import Scope, TimeRange
 
 FIGURES_INTERVAL = 5.0
 POLICY_VIOLATION = 1008

@@ -20,16 +20,11 @@ from fastapi import APIRouter, Depends, Query
 from watchkeeper.api.context import ApiContext
 from watchkeeper.api.params import current_scope, time_range
 from watchkeeper.api.schemas import Headline, NameFigures, Overview
-from watchkeeper.recording.model import SpanKind
-from watchkeeper.storage.base import (
-    NameSummary,
-    RequestUsage,
-    Scope,
-    SeriesPoint,
-    Store,
-    TimeRange,
-)
-from watchkeeper.storage.rollups import Level
+from watchkeeper.model.events import SpanKind
+from watchkeeper.model.query import Scope, TimeRange
+from watchkeeper.model.rollups import Level
+from watchkeeper.model.store import Store
+from watchkeeper.model.stored import NameSummary, RequestUsage, SeriesPoint
 
 ACTIVE_SESSION_WINDOW = timedelta(minutes=5)
 

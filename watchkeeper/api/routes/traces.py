@@ -11,17 +11,10 @@ from watchkeeper.api.context import ApiContext
 from watchkeeper.api.errors import NotFound
 from watchkeeper.api.params import Cursor, Limit, current_scope, time_range
 from watchkeeper.api.schemas import PageOut, SessionTimeline, TraceOut, span_tree
-from watchkeeper.recording.model import SpanKind, SpanStatus
-from watchkeeper.storage.base import (
-    QueryError,
-    Scope,
-    SpanFilter,
-    StoredSession,
-    StoredSpan,
-    TimeRange,
-    TraceFilter,
-    TraceSummary,
-)
+from watchkeeper.model.errors import QueryError
+from watchkeeper.model.events import SpanKind, SpanStatus
+from watchkeeper.model.query import Scope, SpanFilter, TimeRange, TraceFilter
+from watchkeeper.model.stored import StoredSession, StoredSpan, TraceSummary
 
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 Name = Annotated[str | None, Query(max_length=512)]

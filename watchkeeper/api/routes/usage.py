@@ -11,9 +11,10 @@ from fastapi import APIRouter, Depends, Query
 from watchkeeper.api.context import ApiContext
 from watchkeeper.api.errors import NotFound
 from watchkeeper.api.params import Limit, current_scope, time_range
+from watchkeeper.model.query import Scope, TimeRange
+from watchkeeper.model.rollups import Dimension
+from watchkeeper.model.stored import StoredMetric, UsageRow
 from watchkeeper.recording.stats import StatsSnapshot
-from watchkeeper.storage.base import Scope, StoredMetric, TimeRange, UsageRow
-from watchkeeper.storage.rollups import Dimension
 
 
 class UsageBy(StrEnum):

@@ -18,8 +18,8 @@ from enum import StrEnum
 from operator import attrgetter
 from typing import NamedTuple
 
-from watchkeeper.recording.model import Span, error_count, has_usage
-from watchkeeper.recording.sketch import LatencySketch
+from watchkeeper.model.events import Span, error_count, has_usage
+from watchkeeper.model.sketch import LatencySketch
 
 MINUTE = 60
 HOUR = 3600

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import attrgetter
 
-from watchkeeper.recording.model import SessionMark, Span, error_count, has_usage
+from watchkeeper.model.events import SessionMark, Span, error_count, has_usage
 
 
 @dataclass(slots=True)
