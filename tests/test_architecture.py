@@ -104,6 +104,11 @@ def test_layers_import_only_what_they_may(layer: str) -> None:
     assert violations(PACKAGE, layer) == []
 
 
+def test_redaction_stands_on_the_model_alone() -> None:
+    own = {name for name in imports(PACKAGE / "redaction.py") if name.startswith("watchkeeper")}
+    assert {name for name in own if not name.startswith("watchkeeper.model")} == set()
+
+
 def test_nothing_imports_the_cli() -> None:
     offenders = [
         str(path.relative_to(PACKAGE.parent))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from watchkeeper.health.status import JsonValue
 from watchkeeper.health.system import SystemSnapshot
 from watchkeeper.model.events import SpanKind
+from watchkeeper.model.json import JsonValue
 from watchkeeper.recording.stats import StatsSnapshot
 from watchkeeper.recording.windows import WINDOWS, LiveWindows, WindowStats
 

@@ -17,13 +17,14 @@ from watchkeeper.health.circuits import CircuitStateProvider, NoCircuits
 from watchkeeper.health.figures import metrics_document
 from watchkeeper.health.probes import ProbeRegistry
 from watchkeeper.health.readiness import DropWatch, readiness_checks, saturation_check
-from watchkeeper.health.redaction import redact_settings
-from watchkeeper.health.status import Check, ComponentType, HealthReport, HealthStatus, JsonValue
+from watchkeeper.health.status import Check, ComponentType, HealthReport, HealthStatus
 from watchkeeper.health.system import SystemSampler
 from watchkeeper.health.thresholds import ThresholdBook
 from watchkeeper.health.traffic import JUDGED_WINDOW_SECONDS, ServiceHealth, judge_traffic
 from watchkeeper.model.events import SpanKind
+from watchkeeper.model.json import JsonValue
 from watchkeeper.recording.recorder import Recorder
+from watchkeeper.redaction import redact_settings
 
 # A loop stalled this long delays every request on it by as much: worth a warning, not a fail,
 # since the process still answers.

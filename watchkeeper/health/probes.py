@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from watchkeeper.health.redaction import scrub_urls
 from watchkeeper.health.status import Check, ComponentType, HealthStatus
+from watchkeeper.redaction import scrub_urls
 
 
 @dataclass(frozen=True, slots=True)

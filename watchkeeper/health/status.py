@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-HEALTH_JSON = "application/health+json"
+from watchkeeper.model.json import JsonValue
 
-JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
+HEALTH_JSON = "application/health+json"
 
 
 class HealthStatus(StrEnum):

@@ -36,11 +36,11 @@ from watchkeeper.model.events import (
 )
 from watchkeeper.model.store import Sink
 from watchkeeper.recording.containment import Containment
-from watchkeeper.recording.redaction import Redactor
 from watchkeeper.recording.spans import ActiveSpan, current_span
 from watchkeeper.recording.stats import DropReason, RecorderCounters, StatsSnapshot
 from watchkeeper.recording.windows import LiveWindows
 from watchkeeper.recording.worker import BatchObserver, FlushWorker, SpanEnricher
+from watchkeeper.redaction import Redactor
 
 
 @runtime_checkable

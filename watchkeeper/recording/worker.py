@@ -31,11 +31,11 @@ from watchkeeper.model.rollups import RollupDelta, RollupKey, build_rollups
 from watchkeeper.model.sessions import build_sessions
 from watchkeeper.model.store import Sink
 from watchkeeper.recording.containment import Containment
-from watchkeeper.recording.redaction import Redactor
 from watchkeeper.recording.spans import ActiveSpan
 from watchkeeper.recording.stats import DropReason, RecorderCounters
 from watchkeeper.recording.waiting import WaitingBatches
 from watchkeeper.recording.windows import LiveWindows
+from watchkeeper.redaction import Redactor
 
 SpanEnricher = Callable[[Sequence[Span]], None]
 """Fills in fields that are too costly for the request path (e.g. prices), a batch at a time."""

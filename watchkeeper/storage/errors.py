@@ -27,6 +27,7 @@ import psycopg
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
 
 from watchkeeper.model.errors import BatchRejected, StoreUnavailable
+from watchkeeper.redaction import scrub_urls
 
 DATABASE_ERRORS = (SQLAlchemyError, sqlite3.Error, psycopg.Error, OverflowError, OSError)
 """What a store call may raise that should reach the caller as one of the two exceptions."""
@@ -44,6 +45,8 @@ def describe_error(error: BaseException) -> str:
     """One line naming the driver's error, without SQLAlchemy's statement and parameter dump."""
     cause = driver_error(error)
     first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    # Connection errors may quote a URL with its password: never let one into a message.
+    first_line = scrub_urls(first_line)
     return f"{type(cause).__name__}: {first_line}" if first_line else type(cause).__name__
 
 

@@ -128,7 +128,8 @@
     requestAnimationFrame(() => {
       if (!box.isConnected || typeof uPlot === "undefined") return;
       const width = Math.max(260, box.clientWidth - 28);
-      state.charts.push(new uPlot({
+      // Kept on the element (a property, not markup) so tests can read what is drawn.
+      box.plot = new uPlot({
         width, height: 180, legend: { show: true },
         // x: the buckets holding data (half a bucket either side); y: from zero to just above the highest value.
         scales: {
@@ -141,7 +142,9 @@
           value: (u, v) => isNumber(v) ? series.format(v) : NONE,
         }))],
         axes: [axis, Object.assign({ size: 76, values: (u, splits, index, space, increment) => splits.map((v) => ticks.format(v, increment)) }, ticks.incrs ? { incrs: ticks.incrs } : {}, axis)],
-      }, data, box));
+      }, data, box);
+      box.dataset.drawn = "yes";
+      state.charts.push(box.plot);
     });
     return box;
   }
@@ -245,7 +248,7 @@
       { title: "Status", value: (s) => badge(s.status) },
       { title: "Duration", value: (s) => ms(s.duration), num: true },
       { title: "Error", value: (s) => s.error_message || "", wrap: true },
-      { title: "Trace", value: (s) => el("a", { href: "#/traces/" + s.trace_id }, s.trace_id.slice(0, 8)) },
+      { title: "Trace", value: (s) => el("a", { href: "#/traces/" + s.trace_id }, s.trace_id.slice(-8)) },
     ], spans, empty);
   }
 
@@ -306,11 +309,13 @@
     const first = Math.min(...starts);
     const last = Math.max(...rows.map((row, index) => starts[index] + row.span.duration));
     const total = Math.max(last - first, 1e-6);
-    const detail = el("div", { id: "span-detail", class: "card detail", hidden: true });
+    let detail = el("div", { id: "span-detail", class: "card detail", hidden: true });
     const select = (row, button) => {
       for (const selected of document.querySelectorAll(".wf-row.selected")) selected.classList.remove("selected");
       button.closest(".wf-row").classList.add("selected");
-      detail.replaceWith(spanDetail(row.node, options));
+      const fresh = spanDetail(row.node, options);
+      detail.replaceWith(fresh);
+      detail = fresh;
     };
     const list = el("div", { class: "card waterfall", id: "waterfall" }, rows.map((row, index) => {
       const bar = el("div", { class: "wf-bar" + (row.span.status === "error" ? " error" : ""), title: row.span.name + " · " + ms(row.span.duration) });
@@ -393,7 +398,7 @@
       { title: "Cost", value: (t) => t.cost_unknown ? usd(t.cost) + " + unpriced" : usd(t.cost), num: true },
       { title: "User", value: (t) => t.user_id ? el("a", { href: hashWith("traces", { user_id: t.user_id }) }, t.user_id) : NONE },
       { title: "Session", value: (t) => t.session_id ? el("a", { href: "#/sessions/" + encodeURIComponent(t.session_id) }, t.session_id) : NONE },
-      { title: "Trace", value: (t) => el("a", { href: "#/traces/" + t.trace_id, class: "mono" }, t.trace_id.slice(0, 8)) },
+      { title: "Trace", value: (t) => el("a", { href: "#/traces/" + t.trace_id, class: "mono" }, t.trace_id.slice(-8)) },
     ];
     const load = async (cursor) => {
       const page = await get("traces", ranged(Object.assign({ limit: 100, cursor }, filters)));
@@ -413,7 +418,7 @@
       { title: "Count", value: (g) => count(g.count), num: true },
       { title: "Last seen", value: (g) => when(g.last_seen) },
       { title: "Sample", value: (g) => g.sample_message || "", wrap: true },
-      { title: "Trace", value: (g) => el("a", { href: "#/traces/" + g.sample_trace_id }, g.sample_trace_id.slice(0, 8)) },
+      { title: "Trace", value: (g) => el("a", { href: "#/traces/" + g.sample_trace_id }, g.sample_trace_id.slice(-8)) },
     ], groups, "No errors in this range"));
   }
 

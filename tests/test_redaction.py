@@ -3,7 +3,7 @@ import pytest
 from watchkeeper.config import ConfigurationError, load_settings
 from watchkeeper.model.events import LogLevel, Snapshot
 from watchkeeper.recording.recorder import Recorder
-from watchkeeper.recording.redaction import MASK, Redactor
+from watchkeeper.redaction import MASK, Redactor
 from watchkeeper.testing import MemorySink
 
 
@@ -83,3 +83,12 @@ def test_redaction_can_be_turned_off() -> None:
     with Recorder(settings, sink=sink) as recorder, recorder.span("signup") as span:
         span.set_attribute("email", "jane@example.com")
     assert sink.spans()[0].attributes == {"email": "jane@example.com"}
+
+
+def test_store_errors_never_carry_a_password() -> None:
+    from watchkeeper.storage.errors import describe_error  # noqa: PLC0415
+
+    error = OSError("cannot reach postgresql://watch:hunter2-secret@db.internal:5432/wk")
+    described = describe_error(error)
+    assert "hunter2-secret" not in described
+    assert "postgresql://watch:***@db.internal:5432/wk" in described
