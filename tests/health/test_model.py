@@ -9,9 +9,9 @@ from watchkeeper.config import ConfigurationError, load_settings
 from watchkeeper.health import HealthStatus, HealthThresholds, ThresholdBook, redact_settings
 from watchkeeper.health.circuits import CircuitState
 from watchkeeper.health.readiness import DropWatch
-from watchkeeper.health.redaction import scrub_urls
 from watchkeeper.health.traffic import judge_traffic
 from watchkeeper.recording.windows import WindowStats
+from watchkeeper.redaction import scrub_urls
 
 
 def test_worst_status_wins_and_nothing_is_a_pass() -> None:

@@ -2,7 +2,7 @@ import pytest
 
 from watchkeeper.instrumentation.sessions import end_session, snapshot, start_session
 from watchkeeper.model.events import SpanKind
-from watchkeeper.recording.redaction import MASK
+from watchkeeper.redaction import MASK
 from watchkeeper.testing.plugin import RecorderUnderTest
 
 
