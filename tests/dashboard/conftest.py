@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,12 +43,35 @@ def screenshots() -> Path:
     return SCREENSHOTS
 
 
+STRAY_WORDS = re.compile(r"\b(null|undefined|NaN|Infinity)\b|\[object Object\]")
+
+
+def stray_words(page: Any) -> list[str]:
+    """Words a script shows when it renders a missing value instead of saying it is missing."""
+    return [match.group(0) for match in STRAY_WORDS.finditer(page.inner_text("body"))]
+
+
 def log_in(browser: Any, address: str, key: str, **context: Any) -> Any:
-    """A new page, logged in at ``address``; ``page.errors`` collects script errors and dialogs."""
+    """A new page, logged in at ``address``.
+
+    ``page.errors`` collects script errors and dialogs; ``page.urls`` every URL the page asked
+    for, WebSockets included; ``page.frames_sent`` what it sent over WebSockets.
+    """
     page = browser.new_context(**context).new_page()
     errors: list[str] = []
+    urls: list[str] = []
+    frames_sent: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("dialog", lambda dialog: errors.append("dialog opened: " + dialog.message))
+    page.on("request", lambda request: urls.append(request.url))
+
+    def websocket(socket: Any) -> None:
+        urls.append(socket.url)
+        socket.on("framesent", lambda payload: frames_sent.append(str(payload)))
+
+    page.on("websocket", websocket)
+    page.urls = urls
+    page.frames_sent = frames_sent
     page.goto(address)
     page.fill("#api-key", key)
     page.click("button[type=submit]")

@@ -30,7 +30,8 @@ PAGES = {
     "tools": "text=search_docs",
     "queues": "text=No queue activity",
     "costs": "text=gpt-4o-mini",
-    "recorder": "text=records nothing itself",
+    "traces": "text=POST /api/guidance",
+    "recorder": "#main h2:text-is('Recorder')",
 }
 
 
@@ -94,7 +95,8 @@ def test_a_session_timeline_and_a_trace(
     assert page.locator(".wf-row").count() == 90
     assert page.is_visible("text=Will I move?")
     page.screenshot(path=str(screenshots / "session.png"))
-    page.locator(".wf-name a").first.click()
+    page.locator(".wf-name").first.click()
+    page.click("#span-detail a[href^='#/traces/']")
     page.wait_for_selector("text=3 spans")
     assert page.locator(".wf-row").count() == 3
 
