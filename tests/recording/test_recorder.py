@@ -1,9 +1,10 @@
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import pytest
 
+from tests.support.waiting import wait_until
 from watchkeeper.config import load_settings
 from watchkeeper.model.batch import Batch
 from watchkeeper.model.errors import BatchRejected
@@ -81,14 +82,6 @@ def test_outage_keeps_bound_counts_drops_and_recovers() -> None:
         assert stats.flushed == len(sink.spans())
     finally:
         recorder.stop()
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 30.0) -> None:
-    """Wait for the worker to get somewhere, however loaded the machine."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the worker did not get there in time"
-        time.sleep(0.01)
 
 
 def test_children_inherit_trace_parent_and_identity() -> None:

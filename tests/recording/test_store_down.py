@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
 
+from tests.support.waiting import wait_until
 from watchkeeper.config import load_settings
 from watchkeeper.model.batch import Batch
 from watchkeeper.model.events import SpanKind
@@ -25,13 +23,6 @@ def make_recorder(sink: MemorySink, **settings: object) -> Recorder:
     options: dict[str, object] = {"flush_interval": 0.02, "raise_internal_errors": True}
     options.update(settings)
     return Recorder(load_settings(**options), sink=sink)
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the worker did not get there in time"
-        time.sleep(0.01)
 
 
 def written_indexes(sink: MemorySink) -> list[int]:
