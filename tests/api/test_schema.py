@@ -14,10 +14,14 @@ from schemathesis import checks
 from tests.api.conftest import API_KEY
 from watchkeeper.config import load_settings
 from watchkeeper.runtime.runtime import create_app
+from watchkeeper.storage.factory import open_store
 
 _directory = Path(tempfile.mkdtemp(prefix="watchkeeper-schema-"))
 atexit.register(shutil.rmtree, _directory, True)
-app = create_app(load_settings(sqlite_path=_directory / "schema.db", api_keys=[API_KEY]))
+_settings = load_settings(sqlite_path=_directory / "schema.db", api_keys=[API_KEY])
+# Opened here: schemathesis calls the app without its lifespan, which would open it in the
+# background, so every query would otherwise find the store not open yet (a 503).
+app = create_app(_settings, store=open_store(_settings))
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
