@@ -24,7 +24,7 @@ KEY = "demo-dashboard-key-0123456789"
 PAGES = {
     "overview": "#health >> text=openai",
     "integrations": "text=pinecone",
-    "routes": "#main td >> text=/api/guidance",
+    "routes": "#main td:has-text('/api/guidance')",
     "sessions": "text=session-00001",
     "errors": "text=ServiceError",
     "issues": "text=minimum_score",
