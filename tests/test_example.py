@@ -48,7 +48,7 @@ def test_guidance_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     finally:
         store.close()
     assert {
-        ("request", "/api/guidance"),
+        ("request", "POST /api/guidance"),
         ("integration", "vector-store"),
         ("integration", "openai"),
         ("tool", "search_docs"),

@@ -159,6 +159,13 @@ class Settings(BaseSettings):
     retention_hour_rollups: timedelta = Field(
         timedelta(days=400), description="How long per-hour rollups are kept."
     )
+    store_timeout: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds any one call to a PostgreSQL store may take (connecting, a "
+        "statement, a socket gone silent) before it fails and is retried.",
+    )
     migrate_on_start: bool = Field(
         True, description="Bring the store's schema up to date when Watchkeeper starts."
     )

@@ -12,6 +12,7 @@ from watchkeeper.health.status import ComponentType, HealthStatus
 from watchkeeper.recording.recorder import Recorder
 
 STORE_PROBE = "store"
+RECENTLY_STUCK_SECONDS = 900.0
 
 
 class StoreProbe:
@@ -48,8 +49,18 @@ class StoreProbe:
 
         threading.Thread(target=ping, name="watchkeeper-store-ping", daemon=True).start()
         seconds = await answered
+        # Calls abandoned lately because the store stopped answering (see storage.handle):
+        # recovered from, but an operator should know the database or its network misbehaves.
+        stuck_at = getattr(sink, "last_stuck_at", None)
+        ago = time.time() - stuck_at if isinstance(stuck_at, float) else None
+        recent = ago is not None and ago < RECENTLY_STUCK_SECONDS
         return ProbeOutcome(
-            HealthStatus.PASS, observed_value=round(seconds * 1000, 2), observed_unit="ms"
+            HealthStatus.WARN if recent else HealthStatus.PASS,
+            f"a store call did not answer in time and was abandoned {ago:.0f} s ago"
+            if recent and ago is not None
+            else None,
+            observed_value=round(seconds * 1000, 2),
+            observed_unit="ms",
         )
 
 

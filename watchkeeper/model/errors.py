@@ -7,6 +7,10 @@ class StoreUnavailable(RuntimeError):
     """The store cannot be reached or refused the write; the worker keeps the batch and retries."""
 
 
+class StoreStuck(StoreUnavailable):
+    """A store call did not return in time; its connections were abandoned, a new one is made."""
+
+
 class BatchRejected(RuntimeError):
     """The store refused the batch because of what is in it; writing it again would fail again.
 

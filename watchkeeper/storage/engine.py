@@ -31,12 +31,21 @@ SCHEMA_OPTION = "watchkeeper_schema"
 
 
 def create_store_engine(
-    url: str | URL, connect_args: Mapping[str, Any] | None = None, *, schema: str | None = None
+    url: str | URL,
+    connect_args: Mapping[str, Any] | None = None,
+    *,
+    schema: str | None = None,
+    timeout: float | None = None,
 ) -> Engine:
     """An engine for ``url`` set up for the store; ``connect_args`` go to the driver.
 
     ``schema`` (PostgreSQL only) is where the store's tables live: the connections' search path,
     and what a migration creates when it is missing (see :func:`store_schema`).
+
+    ``timeout`` (PostgreSQL only) bounds every way a call can hang: connecting, waiting for a
+    pooled connection, a statement, and a socket whose peer vanished without resetting it (TCP
+    keepalives and ``tcp_user_timeout``). Without it a host that disappears leaves the writer
+    waiting in the kernel for as long as TCP retransmits: many minutes.
     """
     dialect = Dialect.of(url)
     args = dict(connect_args or {})
@@ -46,18 +55,42 @@ def create_store_engine(
             event.listen(engine, "connect", _configure_sqlite)
             event.listen(engine, "begin", _begin_sqlite)
         case Dialect.POSTGRESQL:
+            options = _options(url, args)
             if schema is not None:
                 # Appended to any options the URL carries, and last, so the setting wins.
-                args["options"] = f"{_options(url, args)} -csearch_path={schema}".strip()
+                options = f"{options} -csearch_path={schema}"
+            pool: dict[str, Any] = {}
+            if timeout is not None:
+                milliseconds = int(timeout * 1000)
+                options = f"{options} -cstatement_timeout={milliseconds}"
+                args.update(_socket_timeouts(timeout))
+                pool["pool_timeout"] = timeout
+            if options.strip():
+                args["options"] = options.strip()
             engine = create_engine(
                 url,
                 connect_args=args,
                 pool_pre_ping=True,
                 execution_options={SCHEMA_OPTION: schema},
+                **pool,
             )
         case _:
             assert_never(dialect)
     return engine
+
+
+def _socket_timeouts(timeout: float) -> dict[str, int]:
+    """libpq's settings that turn a dead peer into an error within about ``timeout`` seconds."""
+    probe = max(1, int(timeout / 3))
+    return {
+        "connect_timeout": max(2, int(timeout)),
+        "keepalives": 1,
+        "keepalives_idle": probe,
+        "keepalives_interval": probe,
+        "keepalives_count": 3,
+        # Unacknowledged data for this long fails the socket, even mid-statement.
+        "tcp_user_timeout": int(timeout * 1000),
+    }
 
 
 def _options(url: str | URL, connect_args: Mapping[str, Any]) -> str:

@@ -63,7 +63,9 @@ def open_store(settings: Settings) -> SqlStore:
             raise StoreUnavailable(
                 f"cannot create the directory for the {where} ({exc.strerror}); check {setting}"
             ) from None
-    store = SqlStore(create_store_engine(url, schema=location.schema))
+    store = SqlStore(
+        create_store_engine(url, schema=location.schema, timeout=settings.store_timeout)
+    )
     try:
         store.ping()
         if settings.migrate_on_start:

@@ -4,17 +4,26 @@ Opening (connecting, then migrating) runs on its own daemon thread and is retrie
 until it succeeds. Until then every use raises :class:`StoreUnavailable` with the reason: the
 flush worker keeps its batches and retries, the API answers 503, and health says why. The
 recorder and the API share this one handle, so one process has one connection pool.
+
+No call may wedge the writer. Every opening attempt and every write runs on a thread of its own
+under a deadline (twice ``WATCHKEEPER_STORE_TIMEOUT``); one that outlives it — a database that
+still accepts TCP but never answers, a socket gone silent — is abandoned: counted in
+:attr:`StoreHandle.stuck_calls`, reported as :class:`StoreStuck`, its connections forgotten and
+a fresh store opened. The driver's own timeouts (see ``storage.engine``) usually fire first; this
+is the guarantee when they cannot.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from watchkeeper.config import Settings
 from watchkeeper.model.batch import Batch
-from watchkeeper.model.errors import StoreUnavailable
+from watchkeeper.model.errors import StoreStuck, StoreUnavailable
 from watchkeeper.model.store import Store
 from watchkeeper.storage.factory import open_store
 
@@ -28,6 +37,7 @@ start-up does not count a failure just because the store was still being opened.
 
 PING_WAIT_SECONDS = 3.0
 StoreOpener = Callable[[Settings], Store]
+T = TypeVar("T")
 
 
 class StoreHandle:
@@ -42,7 +52,10 @@ class StoreHandle:
         self._attempted = threading.Event()
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
+        self._deadline = 2 * settings.store_timeout
         self.last_error: str | None = None
+        self.stuck_calls = 0
+        self.last_stuck_at: float | None = None
         if store is not None:
             self._attempted.set()
 
@@ -85,7 +98,12 @@ class StoreHandle:
 
     def write(self, batch: Batch) -> None:
         self._await_first_attempt(FIRST_ATTEMPT_WAIT_SECONDS)
-        self.current().write(batch)
+        store = self.current()
+        try:
+            _call_with_deadline(lambda: store.write(batch), self._deadline, "writing a batch")
+        except StoreStuck as stuck:
+            self._abandon(store, str(stuck))
+            raise
 
     def ping(self) -> None:
         self._await_first_attempt(PING_WAIT_SECONDS)
@@ -119,7 +137,12 @@ class StoreHandle:
         delay = FIRST_RETRY_SECONDS
         while not self._closing.is_set():
             try:
-                store = self._opener(self._settings)
+                store = _call_with_deadline(
+                    lambda: self._opener(self._settings), self._deadline, "opening the store"
+                )
+            except StoreStuck as error:
+                self._stuck()
+                self._failed(str(error))
             except StoreUnavailable as error:
                 self._failed(str(error))
             except Exception as error:  # contained: a bug here must not kill the retries
@@ -127,6 +150,7 @@ class StoreHandle:
             else:
                 with self._lock:
                     self._store = store
+                    self._thread = None
                 if self.last_error is not None:
                     logger.warning("Watchkeeper reached its store; recording is stored again.")
                 self.last_error = None
@@ -144,3 +168,47 @@ class StoreHandle:
                 reason,
             )
         self.last_error = reason
+
+    def _stuck(self) -> None:
+        self.stuck_calls += 1
+        self.last_stuck_at = time.time()
+
+    def _abandon(self, store: Store, reason: str) -> None:
+        """Give up a store whose call is stuck, and open a fresh one in the background."""
+        with self._lock:
+            if self._store is not store:
+                return  # another caller abandoned it already
+            self._store = None
+            self._stuck()
+        logger.warning("Watchkeeper abandoned its store's connections: %s", reason)
+        self.last_error = reason
+        forget_connections = getattr(store, "forget_connections", None)
+        if callable(forget_connections):
+            forget_connections()
+        self.open_in_background()
+
+
+def _call_with_deadline(call: Callable[[], T], seconds: float, action: str) -> T:
+    """``call()`` on a daemon thread of its own; :class:`StoreStuck` if it takes over ``seconds``.
+
+    A thread, not an executor, per call: one stuck in a dead socket stays blocked, and must
+    neither hold up later calls nor keep the process from exiting.
+    """
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+    finished = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as error:  # handed to the caller, whatever it is
+            failure.append(error)
+        finally:
+            finished.set()
+
+    threading.Thread(target=run, name="watchkeeper-store-call", daemon=True).start()
+    if not finished.wait(seconds):
+        raise StoreStuck(f"{action} did not finish within {seconds:g} s")
+    if failure:
+        raise failure[0]
+    return outcome[0]

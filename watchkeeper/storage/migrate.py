@@ -18,12 +18,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL, Connection, Engine
 
 from watchkeeper.storage.dialect import Dialect
 from watchkeeper.storage.engine import create_store_engine, store_schema, write_transaction
-from watchkeeper.storage.schema import VERSION_TABLE
+from watchkeeper.storage.schema import VERSION_TABLE, metadata
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _ADVISORY_LOCK = 0x5741_7443_4B50  # any constant shared by every Watchkeeper process
@@ -58,6 +58,9 @@ def _migration_connection(target: EngineOrUrl) -> Iterator[Connection]:
         dialect = Dialect.of(engine.url)
         match dialect:
             case Dialect.POSTGRESQL:
+                # A migration may wait for another process's and build indexes on big tables:
+                # the store's statement timeout is for writes and reads, not for this.
+                connection.execute(text("SET LOCAL statement_timeout = 0"))
                 connection.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK}
                 )
@@ -83,9 +86,54 @@ def _create_schema(connection: Connection) -> None:
         connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
 
 
-def upgrade(target: EngineOrUrl, revision: str = "head") -> None:
+def upgrade(target: EngineOrUrl, revision: str = "head") -> list[str]:
+    """Migrate to ``revision``; at head, also recreate what is missing (see :func:`repair`).
+
+    Returns the names of the tables and indexes recreated.
+    """
     with _migration_connection(target) as connection:
         command.upgrade(_config(connection), revision)
+        at_head = (
+            MigrationContext.configure(
+                connection, opts={"version_table": VERSION_TABLE}
+            ).get_current_revision()
+            == head_revision()
+        )
+        return _repair(connection) if at_head else []
+
+
+def repair(target: EngineOrUrl) -> list[str]:
+    """Recreate the tables and indexes of the head schema that are missing from a store at head.
+
+    The version table only says which migrations ran: a table dropped by hand (or by a restore
+    that skipped it) stays missing, and every write fails on it. What is missing is made from
+    :data:`~watchkeeper.storage.schema.metadata`, which is the head schema (a test checks they
+    agree). Returns the names recreated; nothing for a store below head, whose schema is not
+    the metadata's.
+    """
+    with _migration_connection(target) as connection:
+        current = MigrationContext.configure(
+            connection, opts={"version_table": VERSION_TABLE}
+        ).get_current_revision()
+        return _repair(connection) if current == head_revision() else []
+
+
+def _repair(connection: Connection) -> list[str]:
+    inspector = inspect(connection)
+    existing = set(inspector.get_table_names())
+    missing_tables = [table for table in metadata.sorted_tables if table.name not in existing]
+    recreated = [table.name for table in missing_tables]
+    for table in missing_tables:  # with their indexes and keys
+        table.create(connection)
+    for table in metadata.sorted_tables:
+        if table.name not in existing:
+            continue
+        indexes = {index["name"] for index in inspector.get_indexes(table.name)}
+        for index in sorted(table.indexes, key=lambda index: str(index.name)):
+            if index.name not in indexes:
+                index.create(connection)
+                recreated.append(str(index.name))
+    return recreated
 
 
 def downgrade(target: EngineOrUrl, revision: str) -> None:

@@ -39,7 +39,12 @@ from watchkeeper.model.stored import (
 from watchkeeper.storage import sql_issues, sql_queries, sql_sessions, sql_summaries
 from watchkeeper.storage.dialect import Dialect
 from watchkeeper.storage.engine import write_transaction
-from watchkeeper.storage.errors import DATABASE_ERRORS, classify_write_error, describe_error
+from watchkeeper.storage.errors import (
+    DATABASE_ERRORS,
+    WRITE_ERRORS,
+    classify_write_error,
+    describe_error,
+)
 from watchkeeper.storage.rows import PreparedBatch, prepare
 from watchkeeper.storage.schema import (
     logs,
@@ -70,7 +75,22 @@ def _prepare(batch: Batch, action: str) -> PreparedBatch:
     try:
         return prepare(batch)
     except _MALFORMED as exc:
-        raise BatchRejected(f"could not {action}: malformed event: {describe_error(exc)}") from exc
+        # The class only, and no chain: the message of such an error quotes the value.
+        raise BatchRejected(f"could not {action}: malformed event: {type(exc).__name__}") from None
+
+
+def _described(batch: Batch) -> str:
+    """What a batch holds, by kind and count: never its values (messages are logged)."""
+    parts = (
+        ("spans", len(batch.spans)),
+        ("logs", len(batch.logs)),
+        ("metric points", len(batch.metrics)),
+        ("snapshots", len(batch.snapshots)),
+        ("validation results", len(batch.validations)),
+        ("session marks", len(batch.session_marks)),
+    )
+    kinds = ", ".join(f"{count} {kind}" for kind, count in parts if count)
+    return f"write a batch of {len(batch)} events ({kinds})" if kinds else "write a batch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,13 +151,18 @@ class SqlStore:
         """
         if not len(batch) and not batch.rollups and not batch.sessions:
             return
-        action = f"write a batch of {len(batch)} events"
+        action = _described(batch)
         prepared = _prepare(batch, action)  # before the transaction: SQLite's lock waits less
         try:
             with write_transaction(self.engine) as connection:
                 write_batch(connection, self.dialect, prepared)
-        except DATABASE_ERRORS as exc:
-            raise classify_write_error(exc, action) from exc
+        except WRITE_ERRORS as exc:
+            error = classify_write_error(exc, action)
+            if isinstance(error, BatchRejected):
+                # No chain: SQLAlchemy's error lists the parameters, and the worker logs a
+                # rejection with its traceback, which would print them.
+                raise error from None
+            raise error from exc
 
     def ping(self) -> None:
         with self._read("reach the store") as connection:
@@ -147,10 +172,12 @@ class SqlStore:
         self.engine.dispose()
 
     def after_fork_in_child(self) -> None:
-        """Leave the parent's pooled connections to the parent: a forked child opens its own.
+        """Leave the parent's pooled connections to the parent: a forked child opens its own."""
+        self.forget_connections()
 
-        ``close=False`` only forgets them; closing would end the parent's sessions too.
-        """
+    def forget_connections(self) -> None:
+        """Drop the pool without closing its connections: closing a connection stuck in a dead
+        socket could block too, and a forked child's close would end its parent's sessions."""
         self.engine.dispose(close=False)
 
     def overview(
