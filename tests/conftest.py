@@ -36,3 +36,15 @@ def postgres_schema(postgres_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(autouse=True)
+def spool_of_its_own(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test's recorders spool (when their store is down) into a directory of the test's own.
+
+    The default spool lives beside the SQLite file or in the user's cache directory, where one
+    test's leftovers would be replayed into the next test's store.
+    """
+    monkeypatch.setenv("WATCHKEEPER_SPOOL_DIR", str(tmp_path_factory.mktemp("spool")))

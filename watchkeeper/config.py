@@ -12,6 +12,7 @@ The host app's own ``DATABASE_URL`` is deliberately not read: Watchkeeper's tabl
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, get_args, get_origin
+from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -142,6 +144,26 @@ class Settings(BaseSettings):
     )
     shutdown_timeout: float = Field(
         10.0, gt=0, description="Seconds allowed to flush what is buffered at shutdown."
+    )
+    spool_dir: Path | None = Field(
+        None,
+        examples=["/var/lib/app/watchkeeper-spool"],
+        description="Directory keeping batches the store cannot take yet (an outage, a "
+        "restart during one), written once it is back; may be shared by worker processes. "
+        "Unset: beside the SQLite file (its name plus .spool), or for PostgreSQL in the "
+        "user's cache directory, named after the database and schema.",
+    )
+    spool_max_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=0,
+        description="Most bytes the spool may hold; beyond that its oldest files are dropped "
+        "and counted. 0 turns the spool off (batches then wait in memory only).",
+    )
+    loss_log_interval: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds between log lines about dropped events, per reason (each line "
+        "counts the drops since the last).",
     )
     max_live_keys: int = Field(
         2_000, ge=10, description="Distinct (kind, name) pairs kept in live aggregates."
@@ -361,6 +383,24 @@ class Settings(BaseSettings):
         if self.batch_size > self.buffer_size:
             raise ValueError(f"must not exceed WATCHKEEPER_BUFFER_SIZE ({self.buffer_size})")
         return self
+
+    @property
+    def spool_directory(self) -> Path | None:
+        """Where batches wait on disk for the store, or ``None`` when the spool is off."""
+        if self.spool_max_bytes == 0:
+            return None
+        if self.spool_dir is not None:
+            return self.spool_dir.expanduser()
+        sqlite_file = self.sqlite_file
+        if sqlite_file is not None:
+            return sqlite_file.with_name(f"{sqlite_file.name}.spool")
+        # Named after the store, never its password: a spool must only replay into the
+        # database it was meant for, and two apps on one host must not share one.
+        where = urlsplit(self.database_url.get_secret_value() if self.database_url else "")
+        store = f"{where.hostname}:{where.port}{where.path}/{self.database_schema}"
+        digest = hashlib.sha256(store.encode()).hexdigest()[:16]
+        cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        return Path(cache) / "watchkeeper" / "spool" / f"{self.database_schema}-{digest}"
 
     @property
     def sqlite_file(self) -> Path | None:

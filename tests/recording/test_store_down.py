@@ -20,7 +20,12 @@ def down_sink() -> MemorySink:
 
 
 def make_recorder(sink: MemorySink, **settings: object) -> Recorder:
-    options: dict[str, object] = {"flush_interval": 0.02, "raise_internal_errors": True}
+    # No disk spool unless a test asks for one: batches wait in memory only, as they did.
+    options: dict[str, object] = {
+        "flush_interval": 0.02,
+        "raise_internal_errors": True,
+        "spool_max_bytes": 0,
+    }
     options.update(settings)
     return Recorder(load_settings(**options), sink=sink)
 
@@ -99,5 +104,8 @@ def test_waiting_batches_are_bounded_and_the_oldest_are_dropped_and_counted() ->
         "invalid": 0,
         "rejected": 0,
         "store_unavailable": dropped,
+        "spool_full": 0,
+        "spool_corrupt": 0,
+        "spool_unwritable": 0,
     }
     assert after.flushed == len(kept)

@@ -83,6 +83,14 @@ FIGURES = (
         counter=False,
     ),
     Figure(
+        "watchkeeper_recorder_spooled_events",
+        "Events in spool files waiting for the store (the spool directory as this process "
+        "last saw it; worker processes sharing it see the same files).",
+        lambda stats: stats.spooled,
+        counter=False,
+        gauge_mode="livemax",
+    ),
+    Figure(
         "watchkeeper_recorder_flush_lag_seconds",
         "Age of the oldest event of the last batch written, when it was written.",
         lambda stats: stats.flush_lag_seconds,

@@ -37,7 +37,8 @@ from watchkeeper.model.events import (
 from watchkeeper.model.store import Sink
 from watchkeeper.recording.containment import Containment
 from watchkeeper.recording.spans import ActiveSpan, current_span
-from watchkeeper.recording.stats import DropReason, RecorderCounters, StatsSnapshot
+from watchkeeper.recording.spool import Spool
+from watchkeeper.recording.stats import DropReason, LossLog, RecorderCounters, StatsSnapshot
 from watchkeeper.recording.windows import LiveWindows
 from watchkeeper.recording.worker import BatchObserver, FlushWorker, SpanEnricher
 from watchkeeper.redaction import Redactor
@@ -80,6 +81,7 @@ class Recorder:
         self._wake_at = self.settings.batch_size
         self._buffer: deque[Event] = deque()
         self._counters = RecorderCounters()
+        self._spool = self._open_spool()
         self._containment = Containment(strict=self.settings.raise_internal_errors)
         self.live = LiveWindows(self.settings.max_live_keys)
         self._worker: FlushWorker | None = None
@@ -113,6 +115,18 @@ class Recorder:
             atexit.register(self.stop)
         return self
 
+    def _open_spool(self) -> Spool | None:
+        """The disk spool the settings name (touched only once something must be spooled)."""
+        directory = self.settings.spool_directory
+        if directory is None:
+            return None
+        counters = self._counters
+        return Spool(
+            directory,
+            self.settings.spool_max_bytes,
+            lambda reason, events: counters.drop(DropReason(reason), events),
+        )
+
     def _start_worker(self, sink: Sink) -> FlushWorker:
         worker = FlushWorker(
             buffer=self._buffer,
@@ -126,6 +140,8 @@ class Recorder:
             flush_interval=self.settings.flush_interval,
             # As many events may wait for the store as the buffer holds.
             waiting_capacity=self._capacity,
+            losses=LossLog(self._counters, self.settings.loss_log_interval),
+            spool=self._spool,
             enrichers=self.enrichers,
             redactor=self.redactor,
             observers=self.observers,
@@ -179,6 +195,8 @@ class Recorder:
         self._lock = threading.Lock()
         self._buffer = deque()
         self._counters = RecorderCounters()
+        # Its losses are counted on the child's counters; its files are shared, by locks.
+        self._spool = self._open_spool()
         self._containment = Containment(strict=self.settings.raise_internal_errors)
         self.live = LiveWindows(self.settings.max_live_keys)
         self._process = psutil.Process()
@@ -274,6 +292,7 @@ class Recorder:
         worker = self._worker
         depth = len(self._buffer)
         pending = worker.pending if worker is not None else 0
+        spooled = self._spool.events if self._spool is not None else 0
         return StatsSnapshot(
             recorded=counters.drained + depth,
             flushed=counters.flushed,
@@ -281,6 +300,7 @@ class Recorder:
             buffer_depth=depth,
             buffer_capacity=self._capacity,
             pending=pending,
+            spooled=spooled,
             batches_written=counters.batches_written,
             store_failures=counters.store_failures,
             flush_lag_seconds=counters.flush_lag_seconds,

@@ -6,9 +6,13 @@ go through a lock, which is fine because a drop is the slow path by definition.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from dataclasses import dataclass
 from enum import StrEnum
+
+from watchkeeper.model.batch import Batch
 
 
 class DropReason(StrEnum):
@@ -17,7 +21,40 @@ class DropReason(StrEnum):
     INVALID = "invalid"
     REJECTED = "rejected"
     STORE_UNAVAILABLE = "store_unavailable"
-    """Built while the store was down, then pushed out of the waiting queue by newer batches."""
+    """Built while the store was down, then pushed out of the waiting queue by newer batches
+    with no spool to take them."""
+    SPOOL_FULL = "spool_full"
+    """Spooled while the store was down, then deleted, oldest first, to keep within the cap."""
+    SPOOL_CORRUPT = "spool_corrupt"
+    """In a spool file that could not be read back (damaged, truncated, not Watchkeeper's)."""
+    SPOOL_UNWRITABLE = "spool_unwritable"
+    """Due for the spool while the store was down, but the file could not be written."""
+
+
+DROPPED_METRIC = "watchkeeper.dropped"
+"""The self-monitoring figure of losses: a counter point per reason, written like any metric, so
+the store keeps the history of what was lost across restarts."""
+
+
+def app_events(batch: Batch) -> int:
+    """The app's events in a batch: all but Watchkeeper's own loss figures, which are not
+    counted as recorded, written or dropped (they describe those counts)."""
+    own = sum(1 for point in batch.metrics if point.name == DROPPED_METRIC)
+    return len(batch) - own
+
+
+_EXPLANATIONS = {
+    DropReason.BUFFER_FULL: "the in-memory buffer was full (raise WATCHKEEPER_BUFFER_SIZE)",
+    DropReason.SHUTDOWN: "the process stopped before they could be written or spooled",
+    DropReason.INVALID: "they were not events Watchkeeper can record",
+    DropReason.REJECTED: "the store rejected them",
+    DropReason.STORE_UNAVAILABLE: "the store was down and the waiting queue was full "
+    "(set WATCHKEEPER_SPOOL_MAX_BYTES to keep them on disk)",
+    DropReason.SPOOL_FULL: "the store was down and the spool was full "
+    "(raise WATCHKEEPER_SPOOL_MAX_BYTES)",
+    DropReason.SPOOL_CORRUPT: "a spool file could not be read back",
+    DropReason.SPOOL_UNWRITABLE: "the store was down and the spool could not be written",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +65,7 @@ class StatsSnapshot:
     buffer_depth: int
     buffer_capacity: int
     pending: int
+    spooled: int
     batches_written: int
     store_failures: int
     flush_lag_seconds: float | None
@@ -66,3 +104,48 @@ class RecorderCounters:
     def dropped_snapshot(self) -> dict[str, int]:
         with self._lock:
             return {reason.value: count for reason, count in self.dropped.items()}
+
+
+logger = logging.getLogger("watchkeeper")
+
+
+class LossLog:
+    """Says what was lost, by reason, on the ``watchkeeper`` logger, at a bounded rate.
+
+    At most one line per reason per ``interval`` seconds, carrying the count since the previous
+    line and since start: a flood of drops (a full buffer under load) costs one line, and an
+    operator still learns of every loss. Never an event's contents: only counts and reasons.
+    Called on the flush worker (and once at shutdown), never on the request path.
+    """
+
+    def __init__(self, counters: RecorderCounters, interval: float) -> None:
+        self._counters = counters
+        self._interval = interval
+        self._reported: dict[str, int] = {}
+        self._logged_at: dict[str, float] = {}
+
+    def report(self, *, final: bool = False) -> dict[str, int]:
+        """Log the losses that are due; return them (reason -> events since the last line).
+
+        ``final`` logs everything not yet told, due or not: the process is stopping.
+        """
+        now = time.monotonic()
+        due: dict[str, int] = {}
+        for reason, total in self._counters.dropped_snapshot().items():
+            new = total - self._reported.get(reason, 0)
+            last = self._logged_at.get(reason)
+            if new <= 0 or (not final and last is not None and now - last < self._interval):
+                continue
+            self._reported[reason] = total
+            self._logged_at[reason] = now
+            due[reason] = new
+            since = "" if last is None else f" in the last {now - last:.1f} s"
+            logger.warning(
+                "Watchkeeper dropped %d events%s (reason: %s; %d since start): %s.",
+                new,
+                since,
+                reason,
+                total,
+                _EXPLANATIONS[DropReason(reason)],
+            )
+        return due

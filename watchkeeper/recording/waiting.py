@@ -2,9 +2,10 @@
 
 The flush worker keeps aggregating while the store is down (live windows, health and metrics
 stay current); only writing waits, here. The queue is bounded by events, not batches, so the
-memory it may hold is known: when a new batch would overflow it, the oldest batches go first
-(their loss is what the caller counts), because the newest events matter most once the store
-is back. One writer thread uses it; other threads only read :attr:`events`.
+memory it may hold is known: when a new batch would overflow it, the oldest batches leave first,
+handed to the caller, which spools them to disk (:mod:`watchkeeper.recording.spool`) or, with
+no spool, drops and counts them, because the newest events matter most once the store is back.
+One writer thread uses it; other threads only read :attr:`events`.
 """
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ from __future__ import annotations
 from collections import deque
 
 from watchkeeper.model.batch import Batch
+from watchkeeper.recording.stats import app_events
 
 
 class WaitingBatches:
-    """A FIFO of batches holding at most ``capacity`` events (a lone larger batch is kept)."""
+    """A FIFO of batches holding at most ``capacity`` events (a lone larger batch is kept).
+
+    Only the app's events count: Watchkeeper's few loss figures must never push them out.
+    """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
@@ -25,16 +30,16 @@ class WaitingBatches:
     def __bool__(self) -> bool:
         return bool(self._batches)
 
-    def add(self, batch: Batch) -> int:
-        """Queue ``batch`` behind the others; return how many older events were dropped for it."""
+    def add(self, batch: Batch) -> list[Batch]:
+        """Queue ``batch`` behind the others; return the older ones it pushed out, oldest first."""
         self._batches.append(batch)
-        self.events += len(batch)
-        dropped = 0
+        self.events += app_events(batch)
+        overflow = []
         while self.events > self.capacity and len(self._batches) > 1:
-            oldest = len(self._batches.popleft())
-            self.events -= oldest
-            dropped += oldest
-        return dropped
+            oldest = self._batches.popleft()
+            self.events -= app_events(oldest)
+            overflow.append(oldest)
+        return overflow
 
     def first(self) -> Batch:
         """The oldest batch, the next to write; the queue must not be empty."""
@@ -42,10 +47,11 @@ class WaitingBatches:
 
     def remove_first(self) -> None:
         """Forget the oldest batch once it is written (or dealt with)."""
-        self.events -= len(self._batches.popleft())
+        self.events -= app_events(self._batches.popleft())
 
-    def clear(self) -> int:
-        """Forget everything; return how many events that was."""
-        events, self.events = self.events, 0
+    def take_all(self) -> list[Batch]:
+        """Empty the queue; return what it held, oldest first."""
+        batches = list(self._batches)
+        self.events = 0
         self._batches.clear()
-        return events
+        return batches

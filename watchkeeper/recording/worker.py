@@ -3,13 +3,16 @@
 It is the only consumer of the buffer and the only writer to the store. Aggregation (enrichers,
 redaction, live windows, batch observers) runs every cycle whatever the store's state, so health,
 metrics and the live feed keep seeing the app while the store is down. Only writing waits: built
-batches queue in :class:`~watchkeeper.recording.waiting.WaitingBatches` (bounded by events; the
-oldest are dropped and counted when it overflows) and are written in order, with backoff between
-attempts, once the store takes them again.
+batches queue in :class:`~watchkeeper.recording.waiting.WaitingBatches` (bounded by events),
+what overflows it goes to the disk :class:`~watchkeeper.recording.spool.Spool` (or, without
+one, is dropped and counted), and everything is written in order, spooled files first, with
+backoff between attempts, once the store takes them again. Losses are logged at a bounded rate
+and written as ``watchkeeper.dropped`` metric points, here, off the request path.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -21,6 +24,7 @@ from watchkeeper.model.errors import BatchRejected
 from watchkeeper.model.events import (
     Event,
     LogRecord,
+    MetricKind,
     MetricPoint,
     SessionMark,
     Snapshot,
@@ -32,7 +36,14 @@ from watchkeeper.model.sessions import build_sessions
 from watchkeeper.model.store import Sink
 from watchkeeper.recording.containment import Containment
 from watchkeeper.recording.spans import ActiveSpan
-from watchkeeper.recording.stats import DropReason, RecorderCounters
+from watchkeeper.recording.spool import Spool
+from watchkeeper.recording.stats import (
+    DROPPED_METRIC,
+    DropReason,
+    LossLog,
+    RecorderCounters,
+    app_events,
+)
 from watchkeeper.recording.waiting import WaitingBatches
 from watchkeeper.recording.windows import LiveWindows
 from watchkeeper.redaction import Redactor
@@ -42,6 +53,8 @@ SpanEnricher = Callable[[Sequence[Span]], None]
 
 BatchObserver = Callable[[Batch], None]
 """Sees every batch the worker built (e.g. metrics exposition, a live feed); must be quick."""
+
+logger = logging.getLogger("watchkeeper")
 
 RETRY_FIRST_DELAY = 0.1
 RETRY_MAX_DELAY = 5.0
@@ -60,6 +73,8 @@ class FlushWorker:
         batch_size: int,
         flush_interval: float,
         waiting_capacity: int,
+        losses: LossLog,
+        spool: Spool | None = None,
         enrichers: Sequence[SpanEnricher] = (),
         redactor: Redactor | None = None,
         observers: Sequence[BatchObserver] = (),
@@ -83,14 +98,26 @@ class FlushWorker:
         self._idle = threading.Condition()
         self._busy = False
         self._waiting = WaitingBatches(waiting_capacity)
+        self._spool = spool
+        self._losses = losses
         self._retry_delay = RETRY_FIRST_DELAY
         self._retry_at = 0.0
+        self._store_down = False
+        self._last_spool_error: str | None = None
+        # Loss figures for the next batch: not in the buffer, so they are not counted (or
+        # dropped) as the app's events, and never wait behind a full buffer.
+        self._figures: list[MetricPoint] = []
         self._thread = threading.Thread(target=self._run, name="watchkeeper-flush", daemon=True)
 
     @property
     def pending(self) -> int:
         """Events built into batches that wait for the store."""
         return self._waiting.events
+
+    @property
+    def spooled(self) -> int:
+        """Events in spool files that wait for the store."""
+        return self._spool.events if self._spool is not None else 0
 
     def start(self) -> None:
         self._thread.start()
@@ -99,10 +126,25 @@ class FlushWorker:
         self._wake.set()
 
     def wait_idle(self, timeout: float) -> bool:
-        """Wait until the buffer is empty and nothing is pending or being written."""
+        """Wait until the buffer is empty and nothing is pending, spooled or being written."""
+        return self._wait_until(self._written, timeout)
+
+    def _written(self) -> bool:
+        spool = self._spool
+        # Before its first look, the spool may hold an earlier process's files.
+        spooled = spool is not None and (spool.files > 0 or not spool.scanned)
+        return not (self._busy or self._buffer or self._figures or self._waiting or spooled)
+
+    def _settled(self) -> bool:
+        # With the store down, what is left goes to the spool at once: waiting out the whole
+        # shutdown timeout would only delay the app's exit.
+        aggregated = not (self._busy or self._buffer or self._figures)
+        return self._written() or (aggregated and self._spool is not None and self._store_down)
+
+    def _wait_until(self, done: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         with self._idle:
-            while self._busy or self._buffer or self._waiting:
+            while not done():
                 self._wake.set()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not self._thread.is_alive():
@@ -111,15 +153,23 @@ class FlushWorker:
         return True
 
     def stop(self, timeout: float) -> None:
-        """Flush what is buffered (within ``timeout``), then stop; what is left is counted."""
-        self.wait_idle(timeout)
+        """Flush what is buffered (within ``timeout``), spool what is not, then stop.
+
+        What is left after that (no spool, or a worker stuck in the store) is counted, logged,
+        and, with a spool, its figure is spooled for the next process to store.
+        """
+        self._wait_until(self._settled, timeout)
         self._stopping.set()
         self._wake.set()
         self._thread.join(timeout=max(0.1, min(timeout, 5.0)))
-        left = len(self._buffer) + self._waiting.clear()
+        left = len(self._buffer) + sum(map(app_events, self._waiting.take_all()))
         if left:
             self._counters.drop(DropReason.SHUTDOWN, left)
             self._buffer.clear()
+        figures = self._figures + self._loss_figures(self._losses.report(final=True))
+        self._figures = []
+        if figures and self._spool is not None and not self._thread.is_alive():
+            self._spill(self._assemble([], [], figures, [], [], []))
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -131,12 +181,34 @@ class FlushWorker:
             self._wake.clear()
             try:
                 self._cycle()
+                self._figures.extend(self._loss_figures(self._losses.report()))
             except Exception as error:
                 self._containment.report("flush worker", error)
             finally:
                 with self._idle:
                     self._busy = False
                     self._idle.notify_all()
+        try:
+            self._spool_everything()
+        except Exception as error:
+            self._containment.report("spooling at shutdown", error)
+
+    def _spool_everything(self) -> None:
+        """On stopping: aggregate what is buffered, and spool it with everything waiting."""
+        if self._spool is None or not (self._buffer or self._figures or self._waiting):
+            return
+        batches = self._waiting.take_all()
+        while (batch := self._drain()) is not None:
+            batches.append(batch)
+        for batch in batches:
+            self._spill(batch)
+
+    def _loss_figures(self, losses: Mapping[str, int]) -> list[MetricPoint]:
+        now = time.time()
+        return [
+            MetricPoint(now, DROPPED_METRIC, MetricKind.COUNTER, count, None, {"reason": reason})
+            for reason, count in losses.items()
+        ]
 
     def _cycle(self) -> None:
         """Aggregate everything buffered, and write what waits unless the store is backing off.
@@ -145,23 +217,64 @@ class FlushWorker:
         writes nor the live figures of aggregation.
         """
         waiting = self._waiting
+        spool = self._spool
         while not self._stopping.is_set():
             with self._idle:
                 self._busy = True
             batch = self._drain()
             if batch is not None:
-                dropped = waiting.add(batch)
-                if dropped:
-                    self._counters.drop(DropReason.STORE_UNAVAILABLE, dropped)
-            if waiting and time.monotonic() >= self._retry_at:
-                if self._write(waiting.first()):
-                    waiting.remove_first()
+                for pushed_out in waiting.add(batch):
+                    self._spill(pushed_out)
+            if time.monotonic() >= self._retry_at and (
+                waiting or (spool is not None and spool.has_files())
+            ):
+                if self._write_next():
                     self._retry_delay = RETRY_FIRST_DELAY
+                    self._store_down = False
                 else:
                     self._retry_at = time.monotonic() + self._retry_delay
                     self._retry_delay = min(self._retry_delay * 2, RETRY_MAX_DELAY)
+                    self._store_down = True
             elif batch is None:
                 return
+
+    def _write_next(self) -> bool:
+        """Write the oldest batch: a spooled one (older than any in memory), else the first
+        waiting; ``False`` if the store refused it, which stays first in line."""
+        spool = self._spool
+        if spool is not None and spool.has_files():
+            claim = spool.claim_oldest()
+            if claim is not None:
+                if self._write(claim.batch):
+                    claim.written()
+                    return True
+                spool.give_back(claim)
+                return False
+        # No spooled file this process could take (others are replaying them): memory's turn.
+        waiting = self._waiting
+        if not waiting:
+            return True
+        if self._write(waiting.first()):
+            waiting.remove_first()
+            return True
+        return False
+
+    def _spill(self, batch: Batch) -> None:
+        """Keep a batch the store cannot take yet on disk, or count it lost without a spool."""
+        if self._spool is None:
+            self._counters.drop(DropReason.STORE_UNAVAILABLE, app_events(batch))
+            return
+        try:
+            self._spool.spill(batch)
+        except OSError as error:
+            self._counters.drop(DropReason.SPOOL_UNWRITABLE, app_events(batch))
+            reason = f"{type(error).__name__}: {error}"
+            if reason != self._last_spool_error:
+                # The loss itself is logged with the others; this says why, once per cause.
+                logger.warning("Watchkeeper cannot write its spool (%s).", reason)
+            self._last_spool_error = reason
+        else:
+            self._last_spool_error = None
 
     def _drain(self) -> Batch | None:
         spans: list[Span] = []
@@ -181,8 +294,10 @@ class FlushWorker:
         }
         popleft = self._buffer.popleft
         drained = min(len(self._buffer), self._batch_size)
-        if not drained:
+        if not drained and not self._figures:
             return None
+        metrics.extend(self._figures)
+        self._figures = []
         for _ in range(drained):
             event = popleft()
             target = route.get(type(event))
@@ -267,7 +382,7 @@ class FlushWorker:
         Only the failure path pays for this: log2(n) extra writes to lose one event, not n.
         """
         if len(batch) <= 1:
-            self._counters.drop(DropReason.REJECTED, len(batch))
+            self._counters.drop(DropReason.REJECTED, app_events(batch))
             self._counters.last_flush_error = f"{type(error).__name__}: {error}"
             self._containment.report("writing an event the store rejected", error)
             return
@@ -282,10 +397,10 @@ class FlushWorker:
             except Exception as unavailable:
                 # The store went away half-way: the first half is stored, so retrying the whole
                 # batch would duplicate it. Count this half as lost instead.
-                self._counters.drop(DropReason.REJECTED, len(half))
+                self._counters.drop(DropReason.REJECTED, app_events(half))
                 self._containment.report("isolating a rejected batch", unavailable)
                 continue
-            self._counters.flushed += len(half)
+            self._counters.flushed += app_events(half)
 
     def _valid_spans(self, spans: list[Span]) -> list[Span]:
         """Keep the spans that aggregate on their own; count the others as invalid drops.
@@ -317,7 +432,7 @@ class FlushWorker:
             return False
         finished = time.time()
         counters = self._counters
-        counters.flushed += len(batch)
+        counters.flushed += app_events(batch)
         counters.batches_written += 1
         counters.last_flush_at = finished
         counters.last_flush_seconds = time.monotonic() - started
