@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -165,6 +166,63 @@ def test_migrate_on_postgresql_hides_the_password_and_walks_down_and_up(
     again = runner.invoke(app, ["migrate"])
     assert again.exit_code == 0, again.output
     assert "(head)" in again.output
+
+
+def _assert_repaired(drop: Callable[[str], None], count_spans: Callable[[], int]) -> None:
+    """The store is at head; ``drop`` runs one DDL statement on it behind Watchkeeper's back."""
+    drop("DROP TABLE wk_sessions")
+    drop("DROP INDEX ix_wk_spans_trace_id")
+    result = runner.invoke(app, ["migrate"])
+    assert result.exit_code == 0, result.output
+    assert "Recreated what was missing: wk_sessions, ix_wk_spans_trace_id" in result.output
+    assert "Nothing to do." not in result.output
+    assert "Nothing to do." in runner.invoke(app, ["migrate"]).output  # whole again
+
+    store = open_store(load_settings(migrate_on_start=False))
+    try:  # the recreated table takes writes, and so do the others
+        store.write(batch_of([span(time.time(), session_id="s1")]))
+    finally:
+        store.close()
+    assert count_spans() == 1
+
+
+def test_migrate_recreates_a_dropped_table_and_index_on_sqlite(in_tmp: Path) -> None:
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    path = in_tmp / "watchkeeper.db"
+
+    def execute(statement: str) -> None:
+        with sqlite3.connect(path) as connection:
+            connection.execute(statement)
+
+    def count_spans() -> int:
+        with sqlite3.connect(path) as connection:
+            return int(connection.execute("SELECT count(*) FROM wk_spans").fetchone()[0])
+
+    _assert_repaired(execute, count_spans)
+
+
+@pytest.mark.postgres
+def test_migrate_recreates_a_dropped_table_and_index_on_postgresql(
+    postgres_url: str, postgres_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WATCHKEEPER_DATABASE_URL", postgres_url)
+    monkeypatch.setenv("WATCHKEEPER_DATABASE_SCHEMA", postgres_schema)
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+
+    def execute(statement: str) -> None:
+        with psycopg.connect(postgres_url) as connection:
+            connection.execute(f'SET search_path TO "{postgres_schema}"')
+            connection.execute(statement)  # type: ignore[arg-type]
+
+    def count_spans() -> int:
+        with psycopg.connect(postgres_url) as connection:
+            row = connection.execute(
+                f'SELECT count(*) FROM "{postgres_schema}".wk_spans'  # type: ignore[arg-type]
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    _assert_repaired(execute, count_spans)
 
 
 def write_integration_calls(path: Path, errors: int, total: int = 40) -> None:

@@ -269,3 +269,12 @@ def test_a_response_without_a_body_is_recorded_before_its_headers_go_out(
     (span,) = recorded[1].spans(kind=SpanKind.REQUEST)
     assert span.attributes is not None
     assert (span.attributes["status_code"], span.attributes["response_size"]) == (status, 0)
+
+
+def test_identity_headers_are_read_as_utf8_when_they_are_utf8() -> None:
+    extractor = FromHeaders()
+    utf8 = extractor.extract({}, {b"x-user-id": "h\u00e9llo \u4e16".encode()})
+    assert utf8.user_id == "h\u00e9llo \u4e16"  # not hÃ©llo
+    latin1 = extractor.extract({}, {b"x-user-id": b"caf\xe9"})  # not UTF-8: byte for byte
+    assert latin1.user_id == "caf\u00e9"
+    assert extractor.extract({}, {b"x-user-id": b"plain"}).user_id == "plain"

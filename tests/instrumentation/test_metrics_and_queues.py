@@ -2,9 +2,13 @@ import asyncio
 
 import pytest
 
+from watchkeeper.config import load_settings
 from watchkeeper.instrumentation.metrics import counter, gauge
 from watchkeeper.instrumentation.queues import MonitoredQueue, report_queue
 from watchkeeper.model.events import MetricKind, SpanKind
+from watchkeeper.recording.containment import InternalError
+from watchkeeper.recording.recorder import Recorder
+from watchkeeper.testing import MemorySink
 from watchkeeper.testing.plugin import RecorderUnderTest
 
 
@@ -25,13 +29,35 @@ def test_business_counters_and_gauges(watchkeeper_recorder: RecorderUnderTest) -
     ]
 
 
-def test_metric_input_is_checked(watchkeeper_recorder: RecorderUnderTest) -> None:
-    with pytest.raises(TypeError, match="metric name"):
-        counter("credits used!")
-    with pytest.raises(TypeError, match="needs a number, got 'three'"):
-        counter("credits", watchkeeper_recorder).add("three")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="only goes up"):
-        counter("credits", watchkeeper_recorder).add(-1)
+def test_metric_misuse_raises_a_clear_message_in_strict_mode() -> None:
+    # Not started: a started strict recorder would raise the first error again at its stop.
+    recorder = Recorder(load_settings(raise_internal_errors=True), sink=MemorySink())
+    with pytest.raises(InternalError, match="metric name"):
+        counter("credits used!", recorder)
+    with pytest.raises(InternalError, match="needs a number, got 'three'"):
+        counter("credits", recorder).add("three")  # type: ignore[arg-type]
+    with pytest.raises(InternalError, match="only goes up"):
+        counter("credits", recorder).add(-1)
+    with pytest.raises(InternalError, match="needs a finite number"):
+        gauge("load", recorder).set(float("nan"))
+
+
+def test_metric_misuse_never_raises_into_the_app_and_is_counted() -> None:
+    sink = MemorySink()
+    recorder = Recorder(load_settings(raise_internal_errors=False), sink=sink).start()
+    try:
+        broken = counter(123, recorder)  # type: ignore[arg-type]
+        broken.add(1)
+        counter("credits", recorder).add("x")  # type: ignore[arg-type]
+        counter("credits", recorder).add(-1)
+        gauge("", recorder).set(1)
+        gauge("load", recorder).set(None)  # type: ignore[arg-type]
+        counter("credits", recorder).add(2)
+        recorder.flush()
+        assert recorder.stats().internal_errors == 5
+        assert [(point.name, point.value) for point in sink.metrics] == [("credits", 2.0)]
+    finally:
+        recorder.stop()
 
 
 def test_monitored_queue_times_waits_and_counts(watchkeeper_recorder: RecorderUnderTest) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+import traceback
 from datetime import UTC, datetime
 
 import psycopg
@@ -12,6 +13,7 @@ import pytest
 from sqlalchemy.exc import OperationalError as WrappedOperationalError
 
 from tests.support.stores import T0, StoreTarget, batch_of, span
+from watchkeeper.model.batch import Batch
 from watchkeeper.model.errors import BatchRejected, StoreUnavailable
 from watchkeeper.model.events import (
     LogLevel,
@@ -24,8 +26,11 @@ from watchkeeper.model.events import (
 from watchkeeper.model.query import RetainedTable, Scope, TimeRange
 from watchkeeper.model.rollups import Dimension
 from watchkeeper.storage.dialect import Dialect
-from watchkeeper.storage.errors import is_rejection
+from watchkeeper.storage.engine import write_transaction
+from watchkeeper.storage.errors import WRITE_ERRORS, is_rejection
+from watchkeeper.storage.rows import IDENTITY_LIMIT, RAW_TABLES, PreparedBatch, session_rows
 from watchkeeper.storage.sql_store import SqlStore
+from watchkeeper.storage.sql_writer import write_batch
 
 EVERYTHING = Scope.everything()
 HOUR = TimeRange(datetime.fromtimestamp(T0, UTC), datetime.fromtimestamp(T0 + 3600, UTC))
@@ -160,6 +165,8 @@ def test_an_unreachable_postgresql_is_unavailable_not_rejected() -> None:
         (sqlite3.DataError("string or blob too big"), True),
         (sqlite3.InterfaceError("Error binding parameter 1"), True),
         (OverflowError("Python int too large to convert to SQLite INTEGER"), True),
+        (UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"), True),
+        (psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes"), True),
         (WrappedOperationalError("INSERT", {}, sqlite3.OperationalError("locked")), False),
         (TimeoutError("timed out"), False),
     ],
@@ -167,3 +174,83 @@ def test_an_unreachable_postgresql_is_unavailable_not_rejected() -> None:
 )
 def test_errors_are_classified_by_cause(error: BaseException, rejected: bool) -> None:
     assert is_rejection(error) is rejected
+
+
+def _unclean(batch: Batch) -> PreparedBatch:
+    """The batch's rows as they were before cleaning: what the drivers themselves refuse."""
+    raw = [(table, table.build(batch)) for table in RAW_TABLES]
+    sessions = [
+        {**row, "session_id": batch.spans[0].session_id} for row in session_rows(batch.sessions)
+    ]
+    return PreparedBatch([(table, rows) for table, rows in raw if rows], batch.rollups, sessions)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"user_id": "a\ud800b", "session_id": "s\ud800"},  # UnicodeEncodeError, raw
+        {"user_id": "a\x00b", "session_id": "s1"},  # PostgreSQL: psycopg's DataError
+        {"user_id": "u" * 20_000, "session_id": "s1"},  # PostgreSQL: index row too large (54000)
+        {"input_tokens": 2**64, "session_id": "s1"},  # OverflowError; PostgreSQL: 22003
+    ],
+    ids=["surrogate", "nul", "long", "bigint"],
+)
+def test_what_drivers_raise_for_unstorable_values_is_a_rejection(
+    store: SqlStore, fields: dict[str, object]
+) -> None:
+    """Over COPY or executemany (raw rows), the rollup statements and the session upsert."""
+    batch = batch_of([span(T0, **fields)])
+    prepared = _unclean(batch)
+    parts = [
+        PreparedBatch(prepared.raw, {}, []),
+        PreparedBatch([], prepared.rollups, []),
+        PreparedBatch([], {}, prepared.sessions),
+    ]
+    for part in parts:
+        error = _attempt(store, part)
+        assert error is None or is_rejection(error), repr(error)
+
+
+def _attempt(store: SqlStore, batch: PreparedBatch) -> BaseException | None:
+    try:
+        with write_transaction(store.engine) as connection:
+            write_batch(connection, store.dialect, batch)
+    except WRITE_ERRORS as error:
+        return error
+    return None
+
+
+def test_a_rejection_names_the_error_class_never_the_values(store: SqlStore) -> None:
+    secret, user = 2**64 + 4242, "-".join(("secret", "user"))  # not in this source, either
+    with pytest.raises(BatchRejected) as raised:
+        store.write(batch_of([span(T0, input_tokens=secret, user_id=user)]))
+    error = raised.value
+    assert str(secret) not in str(error)
+    assert "could not write a batch of 1 events (1 spans): " in str(error)
+    # No chain to SQLAlchemy's error, whose text lists the parameters, for a logged traceback.
+    assert error.__cause__ is None
+    assert error.__suppress_context__
+    printed = "".join(traceback.format_exception(error))
+    assert str(secret) not in printed
+    assert user not in printed
+
+
+def test_a_malformed_event_is_named_by_its_error_class_only(store: SqlStore) -> None:
+    log = LogRecord(T0, "secret-level", "app", "x")  # type: ignore[arg-type]
+    with pytest.raises(BatchRejected) as raised:
+        store.write(batch_of([], logs=[log]))
+    assert "secret-level" not in "".join(traceback.format_exception(raised.value))
+
+
+def test_identity_values_are_cut_alike_everywhere_keeping_distinct_ids_distinct(
+    store: SqlStore,
+) -> None:
+    one, two = "u" * 1000 + "1", "u" * 1000 + "2"
+    store.write(batch_of([span(T0, user_id=one, session_id=one), span(T0, user_id=two)]))
+    users = sorted(row.value for row in store.usage(HOUR, EVERYTHING, Dimension.USER))
+    stored = sorted(s.user_id or "" for s in store.spans(HOUR, EVERYTHING).items)
+    assert users == stored
+    assert len(set(users)) == 2
+    assert all(len(user) == IDENTITY_LIMIT and "…" in user for user in users)
+    (session,) = store.sessions(HOUR, EVERYTHING).items
+    assert session.session_id in users

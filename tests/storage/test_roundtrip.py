@@ -109,7 +109,8 @@ def test_a_batch_whose_rollups_fail_rolls_back_its_raw_rows(
 
     monkeypatch.setattr(sql_writer, "merge_rollups", failing_merge)
     with pytest.raises(
-        StoreUnavailable, match=r"could not write a batch of 2 events: .*wk_no_such_table"
+        StoreUnavailable,
+        match=r"could not write a batch of 2 events \(2 spans\): .*wk_no_such_table",
     ):
         store.write(batch_of([span(T0 + 6, 0.2), span(T0 + 65, 0.3)]))
     monkeypatch.undo()

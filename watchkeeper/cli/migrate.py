@@ -61,10 +61,13 @@ def command(
                 "Upgrade Watchkeeper to the version your app runs, then retry.",
             )
         steps = _plan(chain, chain.index(before) if before else -1, target, down is not None)
-        if not steps:
-            typer.echo("Nothing to do.")
         for step in steps:
             _run(store.engine, step, migrations.current_revision(store.engine))
+        # At head, the version table alone does not prove the tables are there: a table dropped
+        # by hand stays missing, whatever it says. Recreated here (the last step did it too).
+        repaired = _repair(store.engine) if down is None and target == len(chain) - 1 else []
+        if not steps and not repaired:
+            typer.echo("Nothing to do.")
         after = migrations.current_revision(store.engine)
         head = " (head)" if after == migrations.head_revision() else ""
         typer.echo(f"Revision after: {_shown(after)}{head}")
@@ -122,6 +125,19 @@ def _run(engine: Engine, step: Step, before: str | None) -> None:
             "and alter tables, then retry.",
         )
     typer.echo(f"done ({time.perf_counter() - started:.2f} s)")
+
+
+def _repair(engine: Engine) -> list[str]:
+    try:
+        repaired = migrations.repair(engine)
+    except DATABASE_ERRORS as error:
+        fail(
+            f"recreating missing tables failed: {describe_error(error)}.",
+            "Check that the database user may create tables and indexes, then retry.",
+        )
+    if repaired:
+        typer.echo(f"Recreated what was missing: {', '.join(repaired)}")
+    return repaired
 
 
 def _at(chain: list[str], index: int) -> str | None:

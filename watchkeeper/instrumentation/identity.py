@@ -16,7 +16,9 @@ from typing import Any, Protocol
 from watchkeeper.config import DEFAULT_ORG_HEADER, DEFAULT_SESSION_HEADER, DEFAULT_USER_HEADER
 
 Headers = Mapping[bytes, bytes]
-MAX_ID_LENGTH = 256
+MAX_ID_LENGTH = 1024
+"""Bounds what a request holds on to; the store shortens longer ids further, keeping distinct
+ids distinct (see :mod:`watchkeeper.storage.rows`)."""
 AUTHORIZATION = b"authorization"
 
 
@@ -46,8 +48,22 @@ class IdentityExtractor(Protocol):
 def _clean(value: object) -> str | None:
     if value is None or value in ("", b""):
         return None
-    text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+    text = _header_text(value) if isinstance(value, bytes) else str(value)
     return text[:MAX_ID_LENGTH]
+
+
+def _header_text(value: bytes) -> str:
+    """A header value as text: UTF-8 when it is valid UTF-8 (``héllo``), else byte for byte.
+
+    ASGI hands header values over as the bytes sent; HTTP's historical charset is latin-1, but
+    clients send identities in UTF-8. ASCII, nearly every value, is checked for in C first.
+    """
+    if value.isascii():
+        return value.decode("ascii")
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
 
 
 class FromHeaders:

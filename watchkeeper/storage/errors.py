@@ -14,9 +14,15 @@ values themselves cause are rejections:
 * SQLite, by type: IntegrityError, DataError (too big), ProgrammingError and InterfaceError
   (both mean a value could not be bound) are rejections; OperationalError (locked, busy, disk
   I/O, no such table) and the rest are unavailable.
-* Anywhere: SQLAlchemy failing to process a parameter value, and Python's OverflowError (an
-  integer too large for a 64-bit column), are rejections; pool timeouts and OSError are
-  unavailable.
+* Anywhere: SQLAlchemy failing to process a parameter value, Python's OverflowError (an
+  integer too large for a 64-bit column), and the ValueError or TypeError a driver raises for a
+  value it cannot send (``UnicodeEncodeError`` for a lone surrogate, which UTF-8 cannot encode:
+  sqlite3 and psycopg raise it raw, over COPY and executemany alike) are rejections; pool
+  timeouts and OSError are unavailable.
+
+A rejection's message names the error's class (and SQLSTATE), never the driver's text: that
+text quotes the values written (``value "18446744073709551616" is out of range``), and the
+message is logged and shown in health.
 """
 
 from __future__ import annotations
@@ -31,6 +37,13 @@ from watchkeeper.redaction import scrub_urls
 
 DATABASE_ERRORS = (SQLAlchemyError, sqlite3.Error, psycopg.Error, OverflowError, OSError)
 """What a store call may raise that should reach the caller as one of the two exceptions."""
+
+WRITE_ERRORS = (*DATABASE_ERRORS, ValueError, TypeError)
+"""What writing may raise: a database's errors, and a driver's refusal to send a value.
+
+Never left to escape a write: the worker takes whatever is neither a rejection nor an outage
+for an outage, and would retry a batch holding an unsendable value forever.
+"""
 
 _REJECTED_SQLSTATE_CLASSES = frozenset({"22", "23", "54"})
 _REJECTED_SQLITE = (
@@ -73,12 +86,24 @@ def is_rejection(error: BaseException) -> bool:
         return sqlstate[:2] in _REJECTED_SQLSTATE_CLASSES
     if isinstance(cause, sqlite3.Error):
         return isinstance(cause, _REJECTED_SQLITE)
-    return isinstance(cause, OverflowError)
+    # A value the driver could not send: OverflowError, UnicodeEncodeError and other ValueErrors
+    # and TypeErrors. (Connection failures are OSError, never a ValueError.)
+    return isinstance(cause, ValueError | TypeError | OverflowError)
+
+
+def describe_rejection(error: BaseException) -> str:
+    """The driver's error class and SQLSTATE, without its message, which may quote values."""
+    cause = driver_error(error)
+    sqlstate = getattr(cause, "sqlstate", None)
+    return f"{type(cause).__name__} (SQLSTATE {sqlstate})" if sqlstate else type(cause).__name__
 
 
 def classify_write_error(error: BaseException, action: str) -> StoreUnavailable | BatchRejected:
-    """The exception to raise instead of ``error``, its message naming ``action`` and the cause."""
-    message = f"could not {action}: {describe_error(error)}"
+    """The exception to raise instead of ``error``, its message naming ``action`` and the cause.
+
+    Raise a rejection ``from None``: the error it replaces (SQLAlchemy's) carries the statement
+    and its parameters, and a traceback logged with the chain would print the values after all.
+    """
     if is_rejection(error):
-        return BatchRejected(message)
-    return StoreUnavailable(message)
+        return BatchRejected(f"could not {action}: {describe_rejection(error)}")
+    return StoreUnavailable(f"could not {action}: {describe_error(error)}")

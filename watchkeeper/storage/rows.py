@@ -3,14 +3,29 @@
 Rows are built outside the transaction so SQLite's write lock is held only while they go in, and
 so a value that cannot become a row rejects the batch instead of looking like a database error.
 
-NUL characters are removed from every text value: PostgreSQL cannot store them in text and
-would refuse the whole batch. They are removed on SQLite too, so both stores read back the same.
-JSON columns need nothing: ``json.dumps`` already writes a NUL as ``\\u0000``.
+Text from users (identity headers, JWT claims, attributes, log messages, snapshots) must never
+cost an event, so every row is made storable here, the same way on both stores:
+
+* NUL characters are removed from every text value: PostgreSQL cannot store them in text.
+* Lone surrogates (``"\\ud800"``, which a Python string can hold but UTF-8 cannot encode) are
+  replaced by U+FFFD, the replacement character, in text and JSON alike.
+* Identity values (user, organisation and session ids, also as rollup values) longer than
+  :data:`IDENTITY_LIMIT` characters are cut, ending in ``…`` and a short hash of the whole value:
+  distinct ids stay distinct, and PostgreSQL's index rows (some 2,700 bytes) can hold them.
+* In JSON (attributes, snapshot data), integers beyond 64 bits are written as their decimal text;
+  a NUL needs nothing there, as JSON writes it ``\\u0000``.
+
+Checking costs a batch without such values (nearly every batch) a few C-level passes per text
+column; only a batch that has one pays for rebuilding its rows. What still cannot be written
+(a token count beyond 64 bits, a span name too long to index) rejects the batch, and the flush
+worker isolates and drops just the events at fault.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from operator import itemgetter
@@ -21,13 +36,71 @@ from sqlalchemy import CHAR, String, Table
 
 from watchkeeper.model.batch import Batch
 from watchkeeper.model.ids import format_span_id, format_trace_id
-from watchkeeper.model.rollups import RollupDelta, RollupKey
+from watchkeeper.model.rollups import Dimension, RollupDelta, RollupKey
 from watchkeeper.model.sessions import SessionDelta
 from watchkeeper.storage.schema import logs, metric_points, snapshots, spans, validations
 
 Row = tuple[Any, ...]
 NUL = "\x00"
+REPLACEMENT = "\ufffd"
+IDENTITY_LIMIT = 256
+"""Characters kept of a user, organisation or session id, in every table."""
+_SURROGATES = re.compile("[\ud800-\udfff]")
 _JSON_COLUMNS = frozenset({"attributes", "data"})
+_IDENTITY_COLUMNS = frozenset({"user_id", "org_id", "session_id"})
+_IDENTITY_DIMENSIONS = frozenset({Dimension.USER.value, Dimension.ORG.value})
+_JSON_INT_RANGE = range(-(2**63), 2**64)  # what orjson writes as a number
+_JSON_DEPTH = 64
+
+
+def _shortened(value: str, limit: int) -> str:
+    digest = hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=6).hexdigest()
+    marker = f"…{digest}"
+    return value[: limit - len(marker)] + marker
+
+
+def clean_text(value: str, limit: int | None = None) -> str:
+    """``value`` as both stores can hold it: no NUL, no lone surrogate, at most ``limit`` long."""
+    if NUL in value:
+        value = value.replace(NUL, "")
+    if not value.isascii():
+        value = _SURROGATES.sub(REPLACEMENT, value)
+    if limit is not None and len(value) > limit:
+        value = _shortened(value, limit)
+    return value
+
+
+def _dirty(values: Sequence[str], limit: int | None) -> bool:
+    """Whether any of a column's values needs cleaning. Raises TypeError for a non-string."""
+    # One join searches in C: a column with nothing to clean (nearly every one) pays a fraction
+    # of a microsecond a value instead of a Python-level test of each.
+    joined = "".join(values)
+    if NUL in joined or (not joined.isascii() and _SURROGATES.search(joined) is not None):
+        return True
+    # Only when the column's text is long at all is the longest value looked for.
+    return limit is not None and len(joined) > limit and max(map(len, values)) > limit
+
+
+def _json_safe(value: Any, depth: int = 0) -> Any:
+    """``value`` with what orjson refuses made encodable: surrogates replaced, big ints as text."""
+    if isinstance(value, str):
+        return _SURROGATES.sub(REPLACEMENT, value)
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        return value if value in _JSON_INT_RANGE else str(value)
+    if depth > _JSON_DEPTH:
+        return _SURROGATES.sub(REPLACEMENT, repr(value))
+    if isinstance(value, Mapping):
+        return {
+            _json_safe(key, depth + 1) if isinstance(key, str | int) else key: _json_safe(
+                item, depth + 1
+            )
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_json_safe(item, depth + 1) for item in value]
+    return value
 
 
 # Dates and dataclasses pass through to default=str, as the standard library's encoder does.
@@ -46,10 +119,20 @@ def _json(value: Any) -> str:
         return orjson.dumps(value, default=str, option=_ORJSON_OPTIONS).decode()
     except (orjson.JSONEncodeError, TypeError):
         pass
+    # Only values orjson refused come here: lone surrogates, integers beyond 64 bits, cycles.
+    safe = _json_safe(value)
     try:
-        return _encode(value)
+        return orjson.dumps(safe, default=_text_of, option=_ORJSON_OPTIONS).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        pass
+    try:
+        return _encode(safe)  # writes any surrogate left as an escape: encodable still
     except (TypeError, ValueError):  # keys that are not strings, circular references
         return json.dumps({"unserialisable": repr(value)})
+
+
+def _text_of(value: object) -> str:
+    return _SURROGATES.sub(REPLACEMENT, str(value))
 
 
 def _attributes(attributes: Mapping[str, Any] | None) -> str | None:
@@ -178,6 +261,8 @@ class RawTable:
     columns: tuple[str, ...]
     text_positions: tuple[int, ...]
     """Where free text may sit; hex ids (CHAR) and JSON columns cannot hold a raw NUL."""
+    limits: tuple[int | None, ...]
+    """The longest value each text position takes (identity columns), in the same order."""
 
 
 def _raw(table: Table, build: Callable[[Batch], list[Row]]) -> RawTable:
@@ -189,7 +274,11 @@ def _raw(table: Table, build: Callable[[Batch], list[Row]]) -> RawTable:
         and not isinstance(table.c[name].type, CHAR)
         and name not in _JSON_COLUMNS
     )
-    return RawTable(table, build, columns, text_positions)
+    limits = tuple(
+        IDENTITY_LIMIT if columns[position] in _IDENTITY_COLUMNS else None
+        for position in text_positions
+    )
+    return RawTable(table, build, columns, text_positions, limits)
 
 
 RAW_TABLES = (
@@ -201,67 +290,86 @@ RAW_TABLES = (
 )
 
 
-def _strip(value: str) -> str:
-    return value.replace(NUL, "")
-
-
-def _has_nul(value: object) -> bool:
-    return isinstance(value, str) and NUL in value
-
-
-def _rows_have_nul(rows: list[Row], positions: Sequence[int]) -> bool:
-    # One join per text column searches in C: a batch without NULs (nearly every batch) pays a
-    # fraction of a microsecond a row instead of a Python-level test of every value.
+def _column_dirty(rows: list[Row], position: int, limit: int | None) -> bool:
+    values = list(filter(None, map(itemgetter(position), rows)))
     try:
-        return any(
-            NUL in "".join(filter(None, map(itemgetter(position), rows))) for position in positions
-        )
-    except TypeError:  # a non-string in a text column (an integer user id): test value by value
-        return any(_has_nul(value) for row in rows for value in row)
+        return _dirty(values, limit)
+    except TypeError:  # a non-string in a text column (an integer user id): value by value
+        return any(isinstance(value, str) and _dirty((value,), limit) for value in values)
 
 
-def without_nul(rows: list[Row], positions: Sequence[int]) -> list[Row]:
-    if not rows or not _rows_have_nul(rows, positions):
+def clean_rows(
+    rows: list[Row], positions: Sequence[int], limits: Sequence[int | None]
+) -> list[Row]:
+    """``rows``, or (when a text value needs it) new rows with every text value cleaned."""
+    if not rows:
         return rows
-    return [tuple(_strip(v) if _has_nul(v) else v for v in row) for row in rows]
+    dirty = [
+        (position, limit)
+        for position, limit in zip(positions, limits, strict=True)
+        if _column_dirty(rows, position, limit)
+    ]
+    if not dirty:
+        return rows
+    cleaned = []
+    for row in rows:
+        values = list(row)
+        for position, limit in dirty:
+            value = values[position]
+            if isinstance(value, str):
+                values[position] = clean_text(value, limit)
+        cleaned.append(tuple(values))
+    return cleaned
 
 
-def _rollups_without_nul(
+def _key_limit(key: RollupKey) -> int | None:
+    return IDENTITY_LIMIT if key.dimension in _IDENTITY_DIMENSIONS else None
+
+
+def _clean_rollups(
     deltas: Mapping[RollupKey, RollupDelta],
 ) -> Mapping[RollupKey, RollupDelta]:
-    if not any(_has_nul(key.name) or _has_nul(key.value) for key in deltas):
+    if not deltas:
         return deltas
-    # Two keys can become one once stripped; fresh deltas keep the caller's batch unchanged.
+    identities = [key.value for key in deltas if key.dimension in _IDENTITY_DIMENSIONS]
+    if not (
+        _dirty([key.name for key in deltas], None)
+        or _dirty([key.value for key in deltas], None)
+        or _dirty(identities, IDENTITY_LIMIT)
+    ):
+        return deltas
+    # Two keys can become one once cleaned; fresh deltas keep the caller's batch unchanged.
     cleaned: dict[RollupKey, RollupDelta] = {}
     for key, delta in deltas.items():
-        if _has_nul(key.name) or _has_nul(key.value):
-            key = key._replace(name=_strip(key.name), value=_strip(key.value))  # noqa: PLW2901
+        name, value = clean_text(key.name), clean_text(key.value, _key_limit(key))
+        if (name, value) != (key.name, key.value):
+            key = key._replace(name=name, value=value)  # noqa: PLW2901
         cleaned.setdefault(key, RollupDelta()).merge(delta)
     return cleaned
 
 
-def _text(value: str | None) -> str | None:
-    return _strip(value) if value is not None and _has_nul(value) else value
+def _identity(value: str | None) -> str | None:
+    return value if value is None else clean_text(value, IDENTITY_LIMIT)
 
 
 def session_rows(deltas: Mapping[str, SessionDelta]) -> list[dict[str, Any]]:
     """One row per session, in session-id order so concurrent writers lock rows in one order."""
     merged: dict[str, SessionDelta] = {}
     for session_id, delta in deltas.items():
-        cleaned = _text(session_id)
+        cleaned = _identity(session_id)
         if not cleaned:
             continue
         if cleaned in merged:
             merged[cleaned].merge(delta)
         else:  # a copy: merging must not change the caller's batch
             merged[cleaned] = replace(
-                delta, user_id=_text(delta.user_id), org_id=_text(delta.org_id)
+                delta, user_id=_identity(delta.user_id), org_id=_identity(delta.org_id)
             )
     return [
         {
             "session_id": session_id,
-            "user_id": _text(delta.user_id),
-            "org_id": _text(delta.org_id),
+            "user_id": _identity(delta.user_id),
+            "org_id": _identity(delta.org_id),
             "first_seen": delta.first_seen,
             "last_seen": delta.last_seen,
             "ended_at": delta.ended_at,
@@ -284,10 +392,10 @@ class PreparedBatch:
 
 
 def prepare(batch: Batch) -> PreparedBatch:
-    """Every row the batch writes, NUL-free. Raises whatever a malformed event raises."""
+    """Every row the batch writes, made storable. Raises whatever a malformed event raises."""
     raw = []
     for table in RAW_TABLES:
         rows = table.build(batch)
         if rows:
-            raw.append((table, without_nul(rows, table.text_positions)))
-    return PreparedBatch(raw, _rollups_without_nul(batch.rollups), session_rows(batch.sessions))
+            raw.append((table, clean_rows(rows, table.text_positions, table.limits)))
+    return PreparedBatch(raw, _clean_rollups(batch.rollups), session_rows(batch.sessions))
