@@ -11,7 +11,9 @@ which redacts a value: it is a pydantic secret (``SecretStr``), its name says it
 booleans under a credential-like name (``max_live_keys``) are kept, since a count cannot be a
 credential and hiding it would only hinder the operator.
 
-Errors: URLs inside a message (a store's connection error, say) lose their password.
+Errors: URLs inside a message (a store's connection error, say) lose their password, and
+:func:`scrub_error` also replaces host names, addresses and ports by ``(host)`` and ``(port)``:
+what a store's error shows anywhere goes through it.
 """
 
 from __future__ import annotations
@@ -170,6 +172,53 @@ _URL_WITH_PASSWORD = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)[^\s@/]*
 def scrub_urls(text: str) -> str:
     """Replace the password of every URL inside ``text`` (an error message, say) by ``***``."""
     return _URL_WITH_PASSWORD.sub(rf"\g<1>{REDACTED}\g<2>", text)
+
+
+HOST = "(host)"
+PORT = "(port)"
+# scheme://[user[:password]@]host[:port]: the host and port of any URL.
+_URL_HOST = re.compile(
+    r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://(?:[^/\s@]*@)?)"
+    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^/\s:@?#\"']+)(?::(?P<port>\d+))?"
+)
+# A host named by what drivers say around it: 'server at "db"', 'host "db"', 'host=db',
+# 'host name "db"', 'resolve host 'db''.
+_NAMED_HOST = re.compile(
+    r"(?i)(?P<head>\b(?:server at|host name|hostname|host|hostaddr|address|resolve host)"
+    r"(?:\s*=\s*|\s+))(?P<quote>[\"']?)(?P<host>(?!\(host\))[^\s\"',;()]+)(?P=quote)"
+)
+_PORT = re.compile(r"(?i)(?P<head>\bport(?:\s*=\s*|\s+))(?P<quote>[\"']?)\d{1,5}(?P=quote)")
+_IPV4 = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\w.])")
+_IPV6 = re.compile(r"\[[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\](?::\d{1,5})?")
+_SOCKET = re.compile(r"(?i)(?P<head>\bsocket\s+)(?P<quote>[\"']?)[^\s\"']+(?P=quote)")
+
+
+def _url_host(match: re.Match[str]) -> str:
+    port = f":{PORT}" if match.group("port") else ""
+    return f"{match.group('head')}{HOST}{port}"
+
+
+def _address(match: re.Match[str]) -> str:
+    return f"{HOST}:{PORT}" if match.group().rsplit("]", 1)[-1].count(":") else HOST
+
+
+def scrub_hosts(text: str) -> str:
+    """Replace host names, IP addresses, ports and socket paths in ``text`` (an error message).
+
+    ``connection to server at "10.1.2.3", port 5432 failed`` becomes
+    ``connection to server at "(host)", port (port) failed``.
+    """
+    text = _URL_HOST.sub(_url_host, text)
+    text = _NAMED_HOST.sub(rf"\g<head>\g<quote>{HOST}\g<quote>", text)
+    text = _PORT.sub(rf"\g<head>\g<quote>{PORT}\g<quote>", text)
+    text = _SOCKET.sub(rf"\g<head>\g<quote>{HOST}\g<quote>", text)
+    text = _IPV6.sub(_address, text)
+    return _IPV4.sub(_address, text)
+
+
+def scrub_error(text: str) -> str:
+    """An error message fit to show: URLs without passwords, no hosts, addresses or ports."""
+    return scrub_hosts(scrub_urls(text))
 
 
 def is_credential_name(name: str) -> bool:

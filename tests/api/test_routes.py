@@ -112,7 +112,7 @@ def test_pagination_walks_every_span_once(client: TestClient, store: SqlStore) -
         ("/api/v1/logs?to=0001-01-01T00:00:00Z", 400, "year 1"),
         ("/api/v1/overview?range=7d&to=0001-01-03T00:00:00Z", 400, "year 1"),
         ("/api/v1/sessions/unknown", 404, "no session"),
-        ("/api/v1/traces/0123", 400, "32 lowercase"),
+        ("/api/v1/traces/0123", 422, "path.trace_id"),
         (f"/api/v1/traces/{'0' * 31}1", 404, "no trace"),
         ("/api/v1/kinds/planet", 422, "path.kind"),
     ],

@@ -139,3 +139,7 @@ def poll(
         if time.monotonic() > deadline:
             pytest.fail(f"condition not met in {timeout}s; last answer: {response.text}")
         time.sleep(0.05)
+
+
+KEYED = {"Authorization": f"Bearer {API_KEY}"}
+"""Health documents with their figures need the key; without it they carry status only."""

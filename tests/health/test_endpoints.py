@@ -10,7 +10,7 @@ import psutil
 import pytest
 from fastapi import FastAPI
 
-from tests.health.conftest import API_KEY, WAIT_SECONDS, instrument, poll, spans
+from tests.health.conftest import API_KEY, KEYED, WAIT_SECONDS, instrument, poll, spans
 from watchkeeper.config import Settings
 from watchkeeper.health import HEALTH_JSON
 from watchkeeper.model.events import MetricKind, SpanKind
@@ -79,9 +79,9 @@ def test_liveness_and_kubernetes_aliases(recorder: Recorder, serve: Serve) -> No
         assert response.status_code == 200, path
         assert response.headers["content-type"] == HEALTH_JSON
         assert response.json()["status"] == "pass"
-    assert client.get("/ops/health").status_code == 503
+    assert client.get("/ops/health", headers=KEYED).status_code == 503
     # Under the runtime's prefix, not the default one; the root paths stay for load balancers.
-    assert client.get("/health").status_code == 503
+    assert client.get("/health", headers=KEYED).status_code == 503
     assert client.get("/watchkeeper/health/live").status_code == 404
 
 
@@ -91,8 +91,8 @@ def test_uptime_counts_from_the_process_start(recorder: Recorder, serve: Serve) 
     client = serve(app)
     process_age = time.time() - psutil.Process().create_time()
 
-    live_uptime = client.get("/health/live").json()["checks"]["uptime"][0]
-    metrics = client.get("/health/metrics").json()
+    live_uptime = client.get("/health/live", headers=KEYED).json()["checks"]["uptime"][0]
+    metrics = client.get("/health/metrics", headers=KEYED).json()
 
     assert live_uptime["observedValue"] >= process_age
     assert live_uptime["observedUnit"] == "s"
@@ -117,8 +117,8 @@ def test_event_loop_lag_is_measured_and_published(
     def lag_measured(response: httpx.Response) -> bool:
         return response.json()["system"]["event_loop_lag_seconds"] is not None
 
-    poll(lambda: client.get("/health/metrics"), lag_measured)
-    assert "eventLoop:lag" in client.get("/health").json()["checks"]
+    poll(lambda: client.get("/health/metrics", headers=KEYED), lag_measured)
+    assert "eventLoop:lag" in client.get("/health", headers=KEYED).json()["checks"]
 
     client.get("/stall")
 
@@ -175,7 +175,8 @@ def test_metrics_give_headline_figures(recorder: Recorder, serve: Serve) -> None
     client = serve(app)
 
     metrics = poll(
-        lambda: client.get("/health/metrics"), lambda response: response.status_code == 200
+        lambda: client.get("/health/metrics", headers=KEYED),
+        lambda response: response.status_code == 200,
     ).json()
 
     assert set(metrics["windows"]) == {"1m", "5m", "15m"}

@@ -7,9 +7,10 @@ import time
 from collections.abc import Callable
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
-from tests.health.conftest import instrument, own_app, poll, spans
+from tests.health.conftest import API_KEY, KEYED, instrument, own_app, poll, spans
 from watchkeeper.config import Settings
 from watchkeeper.health import (
     HEALTH_JSON,
@@ -43,7 +44,7 @@ def test_a_hung_probe_never_holds_up_health(recorder: Recorder, serve: Serve) ->
     client = serve(app)
 
     started = time.monotonic()
-    first = client.get("/health")
+    first = client.get("/health", headers=KEYED)
     assert time.monotonic() - started < 0.5
     assert probe_check(first, "vector-db")["status"] == "warn"
     assert probe_check(first, "vector-db")["output"] == "not checked yet"
@@ -53,7 +54,7 @@ def test_a_hung_probe_never_holds_up_health(recorder: Recorder, serve: Serve) ->
 
     def quick_get() -> httpx.Response:
         asked = time.monotonic()
-        response = client.get("/health")
+        response = client.get("/health", headers=KEYED)
         assert time.monotonic() - asked < 0.5, "/health waited for a probe"
         return response
 
@@ -86,7 +87,7 @@ def test_probe_results_carry_outcomes_and_errors(recorder: Recorder, serve: Serv
         names = ("replica", "cache", "search", "store")
         return all(probe_check(response, name)["output"] != "not checked yet" for name in names)
 
-    response = poll(lambda: client.get("/health"), all_ran)
+    response = poll(lambda: client.get("/health", headers=KEYED), all_ran)
 
     replica = probe_check(response, "replica")
     assert replica["status"] == "warn"
@@ -98,7 +99,7 @@ def test_probe_results_carry_outcomes_and_errors(recorder: Recorder, serve: Serv
     assert "s3cret-pass" not in response.text
     assert probe_check(response, "search")["status"] == "fail"
     # None of these is required, so the app stays ready.
-    assert client.get("/health/ready").status_code == 200
+    assert client.get("/health/ready", headers=KEYED).status_code == 200
 
 
 def test_store_down_warns_but_keeps_the_app_ready_and_recovers(
@@ -111,10 +112,10 @@ def test_store_down_warns_but_keeps_the_app_ready_and_recovers(
     def store_is(status: str) -> Callable[[httpx.Response], bool]:
         return lambda response: probe_check(response, "store")["status"] == status
 
-    poll(lambda: client.get("/health/ready"), store_is("pass"))
+    poll(lambda: client.get("/health/ready", headers=KEYED), store_is("pass"))
 
     sink.fail = True
-    down = poll(lambda: client.get("/health/ready"), store_is("warn"))
+    down = poll(lambda: client.get("/health/ready", headers=KEYED), store_is("warn"))
 
     # Recording buffers and retries meanwhile: Watchkeeper's own store is no reason to take
     # the app out of its load balancer, so readiness warns and still answers 200.
@@ -124,11 +125,11 @@ def test_store_down_warns_but_keeps_the_app_ready_and_recovers(
     store = probe_check(down, "store")
     assert store["componentType"] == "datastore"
     assert "StoreUnavailable" in str(store["output"])
-    assert client.get("/readyz").status_code == 200
-    assert client.get("/livez").status_code == 200
+    assert client.get("/readyz", headers=KEYED).status_code == 200
+    assert client.get("/livez", headers=KEYED).status_code == 200
 
     sink.fail = False
-    poll(lambda: client.get("/readyz"), store_is("pass"))
+    poll(lambda: client.get("/readyz", headers=KEYED), store_is("pass"))
 
 
 def test_a_required_probe_down_fails_readiness_and_recovers(
@@ -153,21 +154,24 @@ def test_a_required_probe_down_fails_readiness_and_recovers(
     def database_is(status: str) -> Callable[[httpx.Response], bool]:
         return lambda response: probe_check(response, "database")["status"] == status
 
-    poll(lambda: client.get("/health/ready"), database_is("pass"))
+    poll(lambda: client.get("/health/ready", headers=KEYED), database_is("pass"))
 
     reachable = False
-    down = poll(lambda: client.get("/health/ready"), lambda response: response.status_code == 503)
+    down = poll(
+        lambda: client.get("/health/ready", headers=KEYED),
+        lambda response: response.status_code == 503,
+    )
 
     assert down.headers["content-type"] == HEALTH_JSON
     assert down.json()["status"] == "fail"
     database_check = probe_check(down, "database")
     assert database_check["status"] == "fail"
     assert database_check["componentType"] == "datastore"
-    assert client.get("/readyz").status_code == 503
-    assert client.get("/livez").status_code == 200
+    assert client.get("/readyz", headers=KEYED).status_code == 503
+    assert client.get("/livez", headers=KEYED).status_code == 200
 
     reachable = True
-    poll(lambda: client.get("/readyz"), lambda response: response.status_code == 200)
+    poll(lambda: client.get("/readyz", headers=KEYED), lambda response: response.status_code == 200)
 
 
 def test_required_integrations_decide_readiness(
@@ -183,7 +187,7 @@ def test_required_integrations_decide_readiness(
         def store_checked(response: httpx.Response) -> bool:
             return probe_check(response, "store")["status"] == "pass"
 
-        ready = poll(lambda: client.get("/health/ready"), store_checked)
+        ready = poll(lambda: client.get("/health/ready", headers=KEYED), store_checked)
         # anthropic fails but is not required; embeddings has had no calls yet.
         assert ready.status_code == 200
         assert ready.json()["checks"]["embeddings:required"][0]["output"] == (
@@ -192,16 +196,17 @@ def test_required_integrations_decide_readiness(
         assert "anthropic:errorRate" not in ready.json()["checks"]
 
         recorder.live.observe(spans("openai", 10, errors=4))
-        not_ready = client.get("/health/ready")
+        not_ready = client.get("/health/ready", headers=KEYED)
 
     assert not_ready.status_code == 503
     assert not_ready.json()["checks"]["openai:errorRate"][0]["status"] == "fail"
 
 
-def test_a_saturated_recorder_warns_then_fails_readiness(
-    make_settings: Callable[..., Settings], sink: MemorySink, serve: Serve
+@pytest.mark.parametrize("opted_in", [False, True], ids=["by default", "opted in"])
+def test_a_saturated_recorder_warns_and_fails_readiness_only_when_asked(
+    make_settings: Callable[..., Settings], sink: MemorySink, serve: Serve, opted_in: bool
 ) -> None:
-    settings = make_settings(buffer_size=100, batch_size=10)
+    settings = make_settings(buffer_size=100, batch_size=10, readiness_includes_monitoring=opted_in)
     # Not started, so nothing drains the buffer; no gauges, so only this test fills it.
     recorder = Recorder(settings, sink=sink)
     sampler = SystemSampler(recorder, settings, publish_gauges=False)
@@ -212,7 +217,9 @@ def test_a_saturated_recorder_warns_then_fails_readiness(
 
     for _ in range(92):
         recorder.metric("queued", 1.0)
-    warned = client.get("/health/ready")
+    # With a key: figures, not only statuses.
+    key = {"Authorization": f"Bearer {API_KEY}"}
+    warned = client.get("/health/ready", headers=key)
     saturation = warned.json()["checks"]["recorder:saturation"][0]
     assert warned.status_code == 200
     assert saturation["status"] == "warn"
@@ -221,6 +228,8 @@ def test_a_saturated_recorder_warns_then_fails_readiness(
     for _ in range(10):
         recorder.metric("queued", 1.0)
     assert recorder.stats().dropped_total == 2
-    failed = client.get("/health/ready")
-    assert failed.status_code == 503
-    assert failed.json()["checks"]["recorder:saturation"][0]["status"] == "fail"
+    full = client.get("/health/ready", headers=key)
+    check = full.json()["checks"]["recorder:saturation"][0]
+    assert check["output"] == "buffer full and events dropped in the last minute"
+    # Watchkeeper's own trouble takes the app out of rotation only if its operator says so.
+    assert (full.status_code, check["status"]) == ((503, "fail") if opted_in else (200, "warn"))

@@ -8,7 +8,7 @@ from datetime import datetime
 import httpx
 from fastapi import FastAPI
 
-from tests.health.conftest import instrument, poll, spans
+from tests.health.conftest import KEYED, instrument, poll, spans
 from watchkeeper.config import Settings
 from watchkeeper.health import HEALTH_JSON
 from watchkeeper.model.events import SpanKind
@@ -34,7 +34,7 @@ def test_healthy_traffic_passes_with_the_draft_document_shape(
     recorder.live.observe(spans("openai", 20))
     client = serve(health_app(recorder))
 
-    response = poll(lambda: client.get("/health"), store_checked)
+    response = poll(lambda: client.get("/health", headers=KEYED), store_checked)
 
     assert response.status_code == 200
     assert response.headers["content-type"] == HEALTH_JSON
@@ -63,7 +63,7 @@ def test_an_error_rate_over_the_warning_level_warns_with_200(
     recorder.live.observe(spans("openai", 20, errors=2))
     client = serve(health_app(recorder))
 
-    response = poll(lambda: client.get("/health"), store_checked)
+    response = poll(lambda: client.get("/health", headers=KEYED), store_checked)
 
     assert response.status_code == 200
     assert response.headers["content-type"] == HEALTH_JSON
@@ -80,14 +80,14 @@ def test_an_error_rate_over_the_failure_level_fails_with_503(
     recorder.live.observe(spans("openai", 10, errors=5))
     client = serve(health_app(recorder))
 
-    response = poll(lambda: client.get("/health"), store_checked)
+    response = poll(lambda: client.get("/health", headers=KEYED), store_checked)
 
     assert response.status_code == 503
     assert response.headers["content-type"] == HEALTH_JSON
     assert response.json()["status"] == "fail"
     assert response.json()["checks"]["openai:errorRate"][0]["status"] == "fail"
     # Liveness is unaffected: a failing integration is no reason to restart the process.
-    assert client.get("/health/live").status_code == 200
+    assert client.get("/health/live", headers=KEYED).status_code == 200
 
 
 def test_slow_calls_warn_then_fail_on_p95(recorder: Recorder, serve: Serve) -> None:
@@ -95,7 +95,7 @@ def test_slow_calls_warn_then_fail_on_p95(recorder: Recorder, serve: Serve) -> N
     recorder.live.observe(spans("mistral", 10, duration=12.0))
     client = serve(health_app(recorder))
 
-    response = poll(lambda: client.get("/health"), store_checked)
+    response = poll(lambda: client.get("/health", headers=KEYED), store_checked)
 
     checks = response.json()["checks"]
     assert checks["anthropic:responseTime"][0]["status"] == "warn"
@@ -108,7 +108,7 @@ def test_too_little_traffic_is_not_judged(recorder: Recorder, serve: Serve) -> N
     recorder.live.observe(spans("openai", 4, errors=4, duration=30.0))
     client = serve(health_app(recorder))
 
-    response = poll(lambda: client.get("/health"), store_checked)
+    response = poll(lambda: client.get("/health", headers=KEYED), store_checked)
 
     assert response.status_code == 200
     checks = response.json()["checks"]
@@ -128,7 +128,9 @@ def test_per_integration_thresholds_override_the_defaults(
         recorder.live.observe(spans("openai", 10, duration=3.0))
         client = serve(health_app(recorder))
 
-        checks = poll(lambda: client.get("/health/services"), store_checked).json()["checks"]
+        checks = poll(lambda: client.get("/health/services", headers=KEYED), store_checked).json()[
+            "checks"
+        ]
 
     assert checks["batch-llm:responseTime"][0]["status"] == "pass"
     assert checks["openai:responseTime"][0]["status"] == "warn"
@@ -140,10 +142,10 @@ def test_request_routes_are_judged_only_when_asked(
     failing_route = spans("POST /chat", 10, errors=10, kind=SpanKind.REQUEST)
     with Recorder(make_settings(), sink=sink) as quiet:
         quiet.live.observe(failing_route)
-        quiet_checks = serve(health_app(quiet)).get("/health").json()["checks"]
+        quiet_checks = serve(health_app(quiet)).get("/health", headers=KEYED).json()["checks"]
     with Recorder(make_settings(health_request_checks=True), sink=sink) as judging:
         judging.live.observe(failing_route)
-        response = serve(health_app(judging)).get("/health")
+        response = serve(health_app(judging)).get("/health", headers=KEYED)
 
     assert "POST /chat:errorRate" not in quiet_checks
     assert response.json()["checks"]["POST /chat:errorRate"][0]["status"] == "fail"
@@ -155,8 +157,8 @@ def test_services_list_and_one_service(recorder: Recorder, serve: Serve) -> None
     recorder.live.observe(spans("anthropic", 10))
     client = serve(health_app(recorder))
 
-    everything = poll(lambda: client.get("/health/services"), store_checked)
-    one = client.get("/health/services/anthropic")
+    everything = poll(lambda: client.get("/health/services", headers=KEYED), store_checked)
+    one = client.get("/health/services/anthropic", headers=KEYED)
 
     assert everything.status_code == 503
     assert {"openai:errorRate", "anthropic:errorRate", "store:probe"} <= set(
@@ -174,7 +176,7 @@ def test_an_unknown_service_is_a_404_listing_the_known_ones(
     recorder.live.observe(spans("openai", 10))
     client = serve(health_app(recorder))
 
-    response = client.get("/health/services/claude")
+    response = client.get("/health/services/claude", headers=KEYED)
 
     assert response.status_code == 404
     error = response.json()["error"]

@@ -1,20 +1,31 @@
 """One JSON error envelope for every failure: ``{"error": {"status", "message", "details"}}``.
 
 Bad input is always a 4xx that says what was wrong; FastAPI's own validation errors are reshaped
-into the same envelope so clients handle one format.
+into the same envelope so clients handle one format. A store that cannot be reached is a 503
+with ``Retry-After``, wherever it is found (a route on the event loop or in the thread pool, a
+dependency, serialising the answer). Anything else that goes wrong inside Watchkeeper's
+application is a 500 in the same envelope, logged with its traceback: never plain text, and
+never an exception left to the server (or to a host app's own middleware), which would reset
+the connection.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from watchkeeper.access.keys import Unauthorized, unauthorized_response
 from watchkeeper.model.errors import QueryError, StoreUnavailable
+from watchkeeper.redaction import scrub_error
+from watchkeeper.storage.errors import DATABASE_ERRORS, describe_error
+
+logger = logging.getLogger("watchkeeper")
 
 
 def error_response(
@@ -73,12 +84,74 @@ async def _unauthorized(request: Request, error: Exception) -> JSONResponse:
 STORE_RETRY_AFTER_SECONDS = 5
 
 
-async def _store_unavailable(request: Request, error: Exception) -> JSONResponse:
+def store_unavailable_response() -> JSONResponse:
+    """The 503 for a store that cannot answer now; its reason is logged, never sent."""
     return error_response(
         503,
         "Watchkeeper's store cannot be reached right now; retry shortly",
         headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)},
     )
+
+
+async def _store_unavailable(request: Request, error: Exception) -> JSONResponse:
+    logger.warning(
+        "Watchkeeper's store could not answer %s %s: %s",
+        request.method,
+        request.url.path,
+        scrub_error(str(error)),
+    )
+    return store_unavailable_response()
+
+
+class ContainErrors:
+    """Pure ASGI middleware: whatever escaped the handlers becomes an answer in the envelope.
+
+    A database error that escaped the store's own wrapping is a 503 like
+    :class:`StoreUnavailable`; anything else is a 500. Once an answer has started it cannot be
+    replaced: the error is raised on, so the server ends the connection rather than let a
+    truncated body pass for a whole one.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as error:
+            if started:
+                raise
+            response = _contained(scope, error)
+            await response(scope, receive, send)
+
+
+def _contained(scope: Scope, error: Exception) -> JSONResponse:
+    if isinstance(error, (StoreUnavailable, *DATABASE_ERRORS)):
+        logger.warning(
+            "Watchkeeper's store could not answer %s %s: %s",
+            scope.get("method"),
+            scope.get("path"),
+            scrub_error(describe_error(error)),
+        )
+        return store_unavailable_response()
+    logger.error(
+        "Watchkeeper could not answer %s %s",
+        scope.get("method"),
+        scope.get("path"),
+        exc_info=error,
+    )
+    return error_response(500, "Watchkeeper failed to answer this request; the error is logged")
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -88,3 +161,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(Unauthorized, _unauthorized)
     app.add_exception_handler(StoreUnavailable, _store_unavailable)
+    app.add_middleware(ContainErrors)

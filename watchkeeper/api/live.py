@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,7 +27,10 @@ from watchkeeper.model.events import Span
 from watchkeeper.model.ids import format_span_id, format_trace_id
 from watchkeeper.model.query import Scope, TimeRange
 from watchkeeper.model.stored import StoredSpan
+from watchkeeper.storage.errors import DATABASE_ERRORS
 from watchkeeper.storage.handle import StoreHandle
+
+logger = logging.getLogger("watchkeeper")
 
 SUBSCRIBER_QUEUE = 256
 SEND_TIMEOUT = 5.0
@@ -138,10 +142,15 @@ class StorePoller:
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
-            if self._hub.subscribers:
-                # A store outage pauses the feed; it resumes from the last span sent.
-                with contextlib.suppress(StoreUnavailable):
-                    await asyncio.to_thread(self.poll_once)
+            if not self._hub.subscribers:
+                continue
+            try:
+                await asyncio.to_thread(self.poll_once)
+            except (StoreUnavailable, *DATABASE_ERRORS):
+                continue  # an outage pauses the feed; it resumes from the last span sent
+            except Exception:
+                # The poller feeds every subscriber: a bug skips one poll, not the feed.
+                logger.exception("Watchkeeper could not poll its store for the live feed")
 
     def poll_once(self) -> None:
         now = datetime.now(UTC)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Path, Query
 from pydantic import BeforeValidator
 
 from watchkeeper.model.errors import QueryError
@@ -75,9 +75,34 @@ def time_range(
     return TimeRange(start, end)
 
 
+NO_NUL = r"^[^\x00]*$"
+"""Text parameters hold no NUL character: PostgreSQL cannot compare text with one, and no stored
+name, id or message has one."""
+CURSOR_PATTERN = r"^[A-Za-z0-9_=-]*$"
+
+
+def text_query(
+    max_length: int, min_length: int | None = None, description: str | None = None
+) -> Any:
+    """A text query parameter, bounded and without NUL characters (a 422 otherwise)."""
+    return Query(
+        min_length=min_length, max_length=max_length, pattern=NO_NUL, description=description
+    )
+
+
+def text_path(max_length: int, description: str | None = None) -> Any:
+    """A text path parameter, bounded and without NUL characters (a 422 otherwise)."""
+    return Path(max_length=max_length, pattern=NO_NUL, description=description)
+
+
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size (at most 1000).")]
 Cursor = Annotated[
-    str | None, Query(max_length=512, description="The `next_cursor` of the previous page.")
+    str | None,
+    Query(
+        max_length=512,
+        pattern=CURSOR_PATTERN,
+        description="The `next_cursor` of the previous page.",
+    ),
 ]
 
 

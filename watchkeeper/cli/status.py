@@ -19,6 +19,7 @@ from watchkeeper.health.stored import judge_stored_integrations
 from watchkeeper.health.thresholds import ThresholdBook
 from watchkeeper.model.errors import StoreUnavailable
 from watchkeeper.model.query import Scope, TimeRange
+from watchkeeper.redaction import scrub_error
 from watchkeeper.storage import migrate as migrations
 from watchkeeper.storage.factory import open_store, store_location
 from watchkeeper.storage.sql_store import SqlStore
@@ -42,7 +43,7 @@ def command() -> None:
     try:
         store = open_store(settings)
     except StoreUnavailable as error:
-        lines.append(Line("store", HealthStatus.FAIL, str(error)))
+        lines.append(Line("store", HealthStatus.FAIL, scrub_error(str(error))))
         raise typer.Exit(_report(lines)) from None
     try:
         lines += _store_lines(settings, store)

@@ -9,6 +9,7 @@ from watchkeeper.model.events import SpanKind
 from watchkeeper.model.json import JsonValue
 from watchkeeper.recording.stats import StatsSnapshot
 from watchkeeper.recording.windows import WINDOWS, LiveWindows, WindowStats
+from watchkeeper.redaction import scrub_error
 
 # Enough for a headline; the full list is the dashboard's job.
 TOP_NAMES = 20
@@ -87,6 +88,10 @@ def metrics_document(
 ) -> dict[str, JsonValue]:
     recorder: dict[str, JsonValue] = asdict(recorder_stats)
     recorder["dropped_total"] = recorder_stats.dropped_total
+    for name, value in recorder.items():
+        # A store's errors name its host and port, and may quote its URL.
+        if name.endswith("_error") and isinstance(value, str):
+            recorder[name] = scrub_error(value)
     return {
         "serviceId": service,
         "uptime_seconds": round(uptime_seconds, 3),

@@ -7,7 +7,7 @@ results and system sample), so the endpoints stay fast and truthful while depend
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import psutil
@@ -24,7 +24,7 @@ from watchkeeper.health.traffic import JUDGED_WINDOW_SECONDS, ServiceHealth, jud
 from watchkeeper.model.events import SpanKind
 from watchkeeper.model.json import JsonValue
 from watchkeeper.recording.recorder import Recorder
-from watchkeeper.redaction import redact_settings
+from watchkeeper.redaction import redact_settings, scrub_error
 
 # A loop stalled this long delays every request on it by as much: worth a warning, not a fail,
 # since the process still answers.
@@ -56,10 +56,18 @@ class HealthMonitor:
         return time.time() - self.process_started_at
 
     def _report(self, description: str, checks: dict[str, list[Check]]) -> HealthReport:
+        # Outputs quote errors (a store's names its host and port): scrubbed, whoever reads.
+        scrubbed = {
+            key: [
+                replace(check, output=scrub_error(check.output)) if check.output else check
+                for check in entries
+            ]
+            for key, entries in checks.items()
+        }
         return HealthReport(
             service_id=self.service_id,
             description=description,
-            checks=checks,
+            checks=scrubbed,
             version=self.version,
         )
 
@@ -114,6 +122,7 @@ class HealthMonitor:
             self.probes,
             self.services(),
             self.settings.required_integrations,
+            self.settings.readiness_includes_monitoring,
         )
         return self._report(f"readiness of {self.service_id}", checks)
 

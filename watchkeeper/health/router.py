@@ -6,10 +6,10 @@ import asyncio
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from watchkeeper.access.keys import ApiKeyAuth
+from watchkeeper.access.keys import ApiKeyAuth, Unauthorized, presented_key
 from watchkeeper.config import Settings
 from watchkeeper.health.circuits import CircuitStateProvider, NoCircuits
 from watchkeeper.health.monitor import HealthMonitor
@@ -17,6 +17,7 @@ from watchkeeper.health.probes import ProbeRegistry
 from watchkeeper.health.status import HEALTH_JSON, HealthReport
 from watchkeeper.health.store_probe import STORE_PROBE, register_store_probe
 from watchkeeper.health.system import SystemSampler
+from watchkeeper.model.json import JsonValue
 from watchkeeper.recording.recorder import Recorder
 
 logger = logging.getLogger("watchkeeper")
@@ -31,8 +32,42 @@ _FAILING: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _answer(report: HealthReport) -> HealthJSONResponse:
-    return HealthJSONResponse(report.to_json(), status_code=report.status.http_status)
+def _answer(report: HealthReport, full: bool = True) -> HealthJSONResponse:
+    document = report.to_json() if full else status_only(report.to_json())
+    return HealthJSONResponse(document, status_code=report.status.http_status)
+
+
+_FIGURES = ("observedValue", "observedUnit", "output")
+
+
+def status_only(document: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    """A health document without figures or error text: each check's status, nothing more.
+
+    What anyone may see: rates, latencies, host metrics and store errors (which name hosts)
+    need a key.
+    """
+    checks = document.get("checks")
+    if not isinstance(checks, dict):
+        return document
+    stripped: dict[str, JsonValue] = {}
+    for key, entries in checks.items():
+        stripped[key] = [
+            {name: value for name, value in entry.items() if name not in _FIGURES}
+            if isinstance(entry, dict)
+            else entry
+            for entry in (entries if isinstance(entries, list) else [])
+        ]
+    return {**document, "checks": stripped}
+
+
+def _shows_figures(auth: ApiKeyAuth, request: Request) -> bool:
+    """Whether the caller presented a valid key (or access is open): then figures are shown."""
+    headers = request.headers
+    try:
+        auth.check(presented_key(headers.get("authorization"), headers.get("x-api-key")))
+    except Unauthorized:
+        return False
+    return True
 
 
 def _configuration_auth(settings: Settings) -> ApiKeyAuth:
@@ -48,41 +83,61 @@ def _configuration_auth(settings: Settings) -> ApiKeyAuth:
     return ApiKeyAuth((), open_access=False)
 
 
+def _figures_auth(settings: Settings) -> ApiKeyAuth:
+    """The key that shows health figures: the API's keys; with none set, nobody's."""
+    if settings.api_keys or settings.open_access:
+        return ApiKeyAuth.from_settings(settings)
+    return ApiKeyAuth((), open_access=False)
+
+
+_UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No API key, or not a valid one."}
+}
+
+
 def health_router(
-    monitor: HealthMonitor, auth: ApiKeyAuth, prefix: str = "", include_in_schema: bool = True
+    monitor: HealthMonitor,
+    auth: ApiKeyAuth,
+    prefix: str = "",
+    include_in_schema: bool = True,
+    figures_auth: ApiKeyAuth | None = None,
 ) -> APIRouter:
     """The health endpoints, answered from ``monitor``'s in-memory state.
 
-    ``auth`` guards ``/health/configuration``; routes raising :class:`Unauthorized` need
-    :func:`unauthorized_response` registered as the application's handler for it.
+    Every health document is public with each check's status only; with a valid key
+    (``figures_auth``) it carries the figures and outputs too. ``/health/metrics`` is all
+    figures, so it needs the key. ``auth`` guards ``/health/configuration``; routes raising
+    :class:`Unauthorized` need :func:`unauthorized_response` registered as the application's
+    handler for it.
     """
     router = APIRouter(prefix=prefix, tags=["health"], include_in_schema=include_in_schema)
+    figures = figures_auth or ApiKeyAuth((), open_access=False)
 
     @router.get("/health", response_class=HealthJSONResponse, responses=_FAILING)
-    async def overall() -> Response:
-        return _answer(monitor.overall())
+    async def overall(request: Request) -> Response:
+        return _answer(monitor.overall(), _shows_figures(figures, request))
 
     @router.get("/health/live", response_class=HealthJSONResponse, responses=_FAILING)
     @router.get("/livez", response_class=HealthJSONResponse, responses=_FAILING)
-    async def live() -> Response:
+    async def live(request: Request) -> Response:
         # Answered on the event loop itself, so an answer proves the loop is alive.
-        return _answer(monitor.live())
+        return _answer(monitor.live(), _shows_figures(figures, request))
 
     @router.get("/health/ready", response_class=HealthJSONResponse, responses=_FAILING)
     @router.get("/readyz", response_class=HealthJSONResponse, responses=_FAILING)
-    async def ready() -> Response:
-        return _answer(monitor.ready())
+    async def ready(request: Request) -> Response:
+        return _answer(monitor.ready(), _shows_figures(figures, request))
 
     @router.get("/health/services", response_class=HealthJSONResponse, responses=_FAILING)
-    async def services() -> Response:
-        return _answer(monitor.services_report())
+    async def services(request: Request) -> Response:
+        return _answer(monitor.services_report(), _shows_figures(figures, request))
 
     @router.get(
         "/health/services/{name}",
         response_class=HealthJSONResponse,
         responses={**_FAILING, 404: {"description": "No service of that name is known."}},
     )
-    async def service(name: str) -> Response:
+    async def service(name: str, request: Request) -> Response:
         report = monitor.service_report(name)
         if report is None:
             known = monitor.known_services()
@@ -97,7 +152,7 @@ def health_router(
                 },
                 status_code=404,
             )
-        return _answer(report)
+        return _answer(report, _shows_figures(figures, request))
 
     @router.get(
         "/health/configuration",
@@ -107,7 +162,7 @@ def health_router(
     async def configuration() -> Response:
         return JSONResponse(monitor.configuration())
 
-    @router.get("/health/metrics")
+    @router.get("/health/metrics", dependencies=[Depends(figures)], responses=_UNAUTHORIZED)
     async def metrics() -> Response:
         return JSONResponse(monitor.metrics())
 
@@ -141,11 +196,14 @@ class HealthComponent:
             recorder, settings, self.probes, self.sampler, circuits or NoCircuits(), version
         )
         auth = _configuration_auth(settings)
-        self._router = health_router(self.monitor, auth)
+        figures = _figures_auth(settings)
+        self._router = health_router(self.monitor, auth, figures_auth=figures)
         if prefix:
             # Also beside Watchkeeper's other endpoints, for a host that has routes of its own
             # at /health or /metrics (documented once, at the root).
-            self._router.include_router(health_router(self.monitor, auth, prefix, False))
+            self._router.include_router(
+                health_router(self.monitor, auth, prefix, False, figures_auth=figures)
+            )
 
     def router(self) -> APIRouter:
         return self._router

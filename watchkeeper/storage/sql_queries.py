@@ -38,6 +38,7 @@ from watchkeeper.storage.schema import logs, metric_points, spans
 MAX_PAGE = 1_000
 """Most spans or logs in one page; a larger ``limit`` is a :class:`QueryError`, not clamped."""
 MAX_METRIC_POINTS = 100_000
+_MIN_KEY, _MAX_KEY = -(2**63), 2**63 - 1
 
 
 def check_limit(limit: int, maximum: int) -> None:
@@ -72,7 +73,13 @@ def decode_cursor(
         time, key = float(time_text), key_type(key_text)
     except (binascii.Error, ValueError) as exc:
         raise QueryError("invalid cursor: pass back a next_cursor from an earlier page") from exc
-    if not math.isfinite(time):
+    # What no stored row holds: the database would fail on it (an integer beyond 64 bits, a
+    # NUL character in text on PostgreSQL) instead of finding nothing.
+    if (
+        not math.isfinite(time)
+        or (isinstance(key, int) and not _MIN_KEY <= key <= _MAX_KEY)
+        or (isinstance(key, str) and "\x00" in key)
+    ):
         raise QueryError("invalid cursor: pass back a next_cursor from an earlier page")
     return time, key
 

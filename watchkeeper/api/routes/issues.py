@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from watchkeeper.api.context import ApiContext
-from watchkeeper.api.params import Cursor, Limit, current_scope, time_range
+from watchkeeper.api.params import Cursor, Limit, current_scope, text_query, time_range
 from watchkeeper.api.schemas import PageOut
 from watchkeeper.model.events import LogLevel, Severity
 from watchkeeper.model.query import Scope, TimeRange
@@ -37,7 +37,7 @@ def router(context: ApiContext) -> APIRouter:
         cursor: Cursor = None,
         failed_only: bool = True,
         severity: Severity | None = None,
-        target: Annotated[str | None, Query(max_length=512)] = None,
+        target: Annotated[str | None, text_query(512)] = None,
     ) -> PageOut[StoredValidation]:
         return PageOut.of(
             context.store.validations(window, scope, failed_only, severity, target, limit, cursor)
@@ -50,7 +50,7 @@ def router(context: ApiContext) -> APIRouter:
         limit: Limit = 100,
         cursor: Cursor = None,
         level: LogLevel = LogLevel.DEBUG,
-        text: Annotated[str | None, Query(max_length=512)] = None,
+        text: Annotated[str | None, text_query(512)] = None,
         trace_id: Annotated[str | None, Query(pattern="^[0-9a-f]{32}$")] = None,
     ) -> PageOut[StoredLog]:
         return PageOut.of(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import timedelta
 
 from fastapi import APIRouter, WebSocket
@@ -23,6 +24,9 @@ from watchkeeper.api.routes.integrations import judge
 from watchkeeper.api.routes.overview import headline
 from watchkeeper.model.errors import StoreUnavailable
 from watchkeeper.model.query import Scope, TimeRange
+from watchkeeper.storage.errors import DATABASE_ERRORS
+
+logger = logging.getLogger("watchkeeper")
 
 FIGURES_INTERVAL = 5.0
 POLICY_VIOLATION = 1008
@@ -103,8 +107,12 @@ async def publish_figures(context: ApiContext, hub: LiveHub) -> None:
             continue
         try:
             figures, health = await asyncio.to_thread(_figures_and_health, context)
-        except StoreUnavailable:
+        except (StoreUnavailable, *DATABASE_ERRORS):
             continue  # the figures come from the store: none to publish until it is back
+        except Exception:
+            # This task serves every subscriber of the process: a bug skips one round only.
+            logger.exception("Watchkeeper could not build the live figures")
+            continue
         hub.publish(figures)
         statuses = {item["name"]: item["status"] for item in health}
         if statuses != last_health:

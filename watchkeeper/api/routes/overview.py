@@ -15,10 +15,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 
 from watchkeeper.api.context import ApiContext
-from watchkeeper.api.params import current_scope, time_range
+from watchkeeper.api.params import current_scope, text_query, time_range
 from watchkeeper.api.schemas import Headline, NameFigures, Overview
 from watchkeeper.model.events import SpanKind
 from watchkeeper.model.query import Scope, TimeRange
@@ -158,7 +158,7 @@ def router(context: ApiContext) -> APIRouter:
         window: Annotated[TimeRange, Depends(time_range)],
         scope: Annotated[Scope, Depends(current_scope)],
         kind: SpanKind | None = None,
-        name: Annotated[str | None, Query(max_length=512)] = None,
+        name: Annotated[str | None, text_query(512)] = None,
         step: Level | None = None,
     ) -> list[SeriesPoint]:
         level = step or chart_step(window)

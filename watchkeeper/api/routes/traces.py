@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
 from watchkeeper.api.context import ApiContext
 from watchkeeper.api.errors import NotFound
-from watchkeeper.api.params import Cursor, Limit, current_scope, time_range
+from watchkeeper.api.params import Cursor, Limit, current_scope, text_path, text_query, time_range
 from watchkeeper.api.schemas import PageOut, SessionTimeline, TraceOut, span_tree
-from watchkeeper.model.errors import QueryError
 from watchkeeper.model.events import SpanKind, SpanStatus
 from watchkeeper.model.query import Scope, SpanFilter, TimeRange, TraceFilter
 from watchkeeper.model.stored import StoredSession, StoredSpan, TraceSummary
 
-_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
-Name = Annotated[str | None, Query(max_length=512)]
-Identity = Annotated[str | None, Query(max_length=256)]
-SearchedIdentity = Annotated[str | None, Query(min_length=1, max_length=256)]
+TRACE_ID = "^[0-9a-f]{32}$"
+Name = Annotated[str | None, text_query(512)]
+Identity = Annotated[str | None, text_query(256)]
 
 
 def router(context: ApiContext) -> APIRouter:
@@ -37,7 +34,7 @@ def router(context: ApiContext) -> APIRouter:
         user_id: Identity = None,
         org_id: Identity = None,
         session_id: Identity = None,
-        trace_id: Annotated[str | None, Query(pattern="^[0-9a-f]{32}$")] = None,
+        trace_id: Annotated[str | None, Query(pattern=TRACE_ID)] = None,
     ) -> PageOut[StoredSpan]:
         span_filter = SpanFilter(kind, name, status, user_id, org_id, session_id, trace_id)
         return PageOut.of(context.store.spans(window, scope, span_filter, limit, cursor))
@@ -57,17 +54,15 @@ def router(context: ApiContext) -> APIRouter:
             Query(pattern="^[0-9a-fA-F]{32}$", description="A whole trace id (32 hex digits)."),
         ] = None,
         user_id: Annotated[
-            SearchedIdentity, Query(description="The entry span's user id, exactly.")
+            str | None, text_query(256, 1, "The entry span's user id, exactly.")
         ] = None,
         session_id: Annotated[
-            SearchedIdentity, Query(description="The entry span's session id, exactly.")
+            str | None, text_query(256, 1, "The entry span's session id, exactly.")
         ] = None,
         kind: Annotated[
             SpanKind | None, Query(description="Traces holding a span of this kind…")
         ] = None,
-        name: Annotated[
-            str | None, Query(min_length=1, max_length=512, description="…with this name…")
-        ] = None,
+        name: Annotated[str | None, text_query(512, 1, "…with this name…")] = None,
         errors_only: Annotated[bool, Query(description="…that failed.")] = False,
     ) -> PageOut[TraceSummary]:
         trace_filter = TraceFilter(
@@ -77,11 +72,11 @@ def router(context: ApiContext) -> APIRouter:
 
     @api.get("/traces/{trace_id}", response_model=TraceOut, summary="One trace as a span tree")
     def trace(
-        trace_id: Annotated[str, Path(max_length=64)],
+        trace_id: Annotated[
+            str, Path(pattern=TRACE_ID, description="32 lowercase hexadecimal characters.")
+        ],
         scope: Annotated[Scope, Depends(current_scope)],
     ) -> TraceOut:
-        if not _TRACE_ID.match(trace_id):
-            raise QueryError("a trace id is 32 lowercase hexadecimal characters")
         found = context.store.trace(trace_id, scope)
         if not found:
             raise NotFound(f"no trace {trace_id} is stored (it may be older than the retention)")
@@ -96,7 +91,7 @@ def router(context: ApiContext) -> APIRouter:
         limit: Limit = 100,
         cursor: Cursor = None,
         search: Annotated[
-            str | None, Query(max_length=256, description="Session or user id, or a prefix.")
+            str | None, text_query(256, description="Session or user id, or a prefix.")
         ] = None,
     ) -> PageOut[StoredSession]:
         return PageOut.of(context.store.sessions(window, scope, search, limit, cursor))
@@ -107,7 +102,7 @@ def router(context: ApiContext) -> APIRouter:
         summary="One session: its spans as a tree, snapshots and validation results",
     )
     def session(
-        session_id: Annotated[str, Path(max_length=256)],
+        session_id: Annotated[str, text_path(256)],
         scope: Annotated[Scope, Depends(current_scope)],
     ) -> SessionTimeline:
         detail = context.store.session(session_id, scope)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 
 from watchkeeper.api.context import ApiContext
 from watchkeeper.api.errors import NotFound
-from watchkeeper.api.params import Limit, current_scope, time_range
+from watchkeeper.api.params import Limit, current_scope, text_path, time_range
 from watchkeeper.model.query import Scope, TimeRange
 from watchkeeper.model.rollups import Dimension
 from watchkeeper.model.stored import StoredMetric, UsageRow
@@ -57,7 +57,7 @@ def router(context: ApiContext) -> APIRouter:
         summary="Points of a business, queue or system metric (e.g. queue.tts_jobs.size)",
     )
     def metric(
-        name: str,
+        name: Annotated[str, text_path(256)],
         window: Annotated[TimeRange, Depends(time_range)],
         scope: Annotated[Scope, Depends(current_scope)],
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
