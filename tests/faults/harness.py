@@ -101,8 +101,15 @@ def stored_requests(settings: Settings) -> int:
     return sum(summary.count for summary in summaries if summary.name == REQUEST_NAME)
 
 
-def accounted(runtime: Runtime, load: Load, stored: int) -> None:
-    dropped = runtime.recorder.stats().dropped_total
+def accounted(fault: str, runtime: Runtime, load: Load, stored: int) -> None:
+    stats = runtime.recorder.stats()
+    dropped = stats.dropped_total
+    # The figures docs/reliability.md quotes: run with -s to see them.
+    print(
+        f"\n{fault}: sent {load.sent}, stored {stored}, dropped {dropped}, "
+        f"failed writes {stats.store_failures}, abandoned calls {runtime.stores.stuck_calls}, "
+        f"readiness answers {sorted(set(load.readiness))}"
+    )
     assert load.failed == 0, "the app failed requests because its monitoring store was sick"
     assert stored + dropped == load.sent
     assert set(load.readiness) == {200}, "readiness followed the monitoring store"

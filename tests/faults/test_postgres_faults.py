@@ -63,7 +63,7 @@ def test_a_black_holed_store_is_abandoned_and_replaced(
     runtime, load, stored = _run_with_fault(
         postgres_url, postgres_schema, proxy, vanish_then_come_back_for_new_connections_only
     )
-    accounted(runtime, load, stored)
+    accounted("a black holed store is abandoned and replaced", runtime, load, stored)
     # Nothing was lost: what waited while the store was stuck was written once it was back.
     assert stored == load.sent
 
@@ -84,7 +84,7 @@ def test_a_refusing_store_loses_nothing(
     runtime, load, stored = _run_with_fault(
         postgres_url, postgres_schema, proxy, refuse_for_a_while
     )
-    accounted(runtime, load, stored)
+    accounted("a refusing store loses nothing", runtime, load, stored)
     assert stored == load.sent
 
 
@@ -95,5 +95,5 @@ def test_a_slow_store_keeps_up(postgres_url: str, postgres_schema: str, proxy: T
         wait_until(lambda: load.sent >= sent + 300, timeout=60, what="serving while slow")
 
     runtime, load, stored = _run_with_fault(postgres_url, postgres_schema, proxy, crawl)
-    accounted(runtime, load, stored)
+    accounted("a slow store keeps up", runtime, load, stored)
     assert stored == load.sent
