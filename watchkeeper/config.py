@@ -253,6 +253,11 @@ class Settings(BaseSettings):
         description="Per-integration health thresholds (JSON object: name -> any of "
         "warn_error_rate, fail_error_rate, warn_p95_seconds, fail_p95_seconds, min_requests).",
     )
+    readiness_includes_monitoring: bool = Field(
+        False,
+        description="Let Watchkeeper's own trouble (its store unreachable, its recorder "
+        "dropping events) fail /health/ready; by default it only warns.",
+    )
     required_integrations: list[str] = Field(
         default_factory=list,
         examples=["openai,pinecone"],

@@ -87,7 +87,8 @@ def test_without_keys_only_health_is_served(tmp_path: Path) -> None:
     watchkeeper.instrument(app, load_settings(sqlite_path=tmp_path / "a.db"))
     try:
         with TestClient(app) as client:
-            ready = client.get("/health/ready")
+            # The reason is a figure: shown with a key.
+            ready = client.get("/health/ready", headers={"Authorization": f"Bearer {KEY}"})
             api = client.get("/watchkeeper/api/v1/overview")
             metrics = client.get("/metrics")
     finally:
@@ -111,12 +112,15 @@ def test_a_store_that_cannot_open_does_not_stop_the_app(tmp_path: Path) -> None:
     def ping() -> dict[str, bool]:
         return {"pong": True}
 
-    runtime = watchkeeper.instrument(app, load_settings(sqlite_path=blocker / "app.db"))
+    runtime = watchkeeper.instrument(
+        app, load_settings(sqlite_path=blocker / "app.db", api_keys=[KEY])
+    )
     try:
         with TestClient(app) as client:
             assert client.get("/ping").json() == {"pong": True}
             wait_until(lambda: runtime.stores.last_error, what="the store's first failure")
-            ready = client.get("/health/ready")
+            # The reason is a figure: shown with a key.
+            ready = client.get("/health/ready", headers={"Authorization": f"Bearer {KEY}"})
     finally:
         set_recorder(None)
     # Watchkeeper's own trouble is a warning with advice, never the app's readiness failing.

@@ -1,8 +1,10 @@
 """Readiness: whether this instance should receive traffic now.
 
-Ready means the store answers, the recorder keeps up with what it is given, every required probe
-and every integration named in ``required_integrations`` is healthy. Warnings stay ready (200);
-only a failure takes the instance out of rotation.
+Ready means every required probe and every integration named in ``required_integrations`` is
+healthy. Warnings stay ready (200); only a failure takes the instance out of rotation.
+Watchkeeper's own trouble (its store away, its recorder dropping events) is a warning: a sick
+monitoring store must not pull every replica out of a load balancer at once. An operator who
+wants otherwise sets ``WATCHKEEPER_READINESS_INCLUDES_MONITORING``.
 """
 
 from __future__ import annotations
@@ -42,12 +44,15 @@ class DropWatch:
             return self._grew_at is not None and current - self._grew_at <= RECENT_DROPS_SECONDS
 
 
-def saturation_check(stats: StatsSnapshot, drops: DropWatch, now: datetime) -> Check:
+def saturation_check(
+    stats: StatsSnapshot, drops: DropWatch, now: datetime, can_fail: bool = False
+) -> Check:
     depth, capacity = stats.buffer_depth, stats.buffer_capacity
     fill = depth / capacity if capacity else 0.0
     recent = drops.dropped_recently(stats.dropped.get(DropReason.BUFFER_FULL.value, 0))
     if depth >= capacity and recent:
-        status, output = HealthStatus.FAIL, "buffer full and events dropped in the last minute"
+        status = HealthStatus.FAIL if can_fail else HealthStatus.WARN
+        output = "buffer full and events dropped in the last minute"
     elif fill >= SATURATION_WARN:
         status, output = HealthStatus.WARN, f"buffer {fill:.0%} full"
     else:
@@ -69,11 +74,12 @@ def readiness_checks(
     probes: ProbeRegistry,
     services: Mapping[str, ServiceHealth],
     required_integrations: list[str],
+    monitoring_can_fail: bool = False,
     now: datetime | None = None,
 ) -> dict[str, list[Check]]:
     moment = now or datetime.now(UTC)
     checks: dict[str, list[Check]] = {
-        "recorder:saturation": [saturation_check(stats, drops, moment)]
+        "recorder:saturation": [saturation_check(stats, drops, moment, monitoring_can_fail)]
     }
     for probe in probes.probes:
         if probe.required:

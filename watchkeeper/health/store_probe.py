@@ -95,6 +95,7 @@ def register_store_probe(
         timeout=timeout,
         required=True,
         component_type=ComponentType.DATASTORE,
-        # Recording buffers and retries while the store is away; the app itself is fine.
-        advisory=True,
+        # Recording buffers and retries while the store is away; the app itself is fine,
+        # unless its operator chose otherwise.
+        advisory=not recorder.settings.readiness_includes_monitoring,
     )

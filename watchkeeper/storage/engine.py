@@ -62,7 +62,8 @@ def create_store_engine(
             pool: dict[str, Any] = {}
             if timeout is not None:
                 milliseconds = int(timeout * 1000)
-                options = f"{options} -cstatement_timeout={milliseconds}"
+                if "statement_timeout" not in options:  # the URL's own choice wins
+                    options = f"{options} -cstatement_timeout={milliseconds}"
                 args.update(_socket_timeouts(timeout))
                 pool["pool_timeout"] = timeout
             if options.strip():
