@@ -1,8 +1,12 @@
 import pytest
 
+from watchkeeper.config import load_settings
 from watchkeeper.instrumentation.sessions import end_session, snapshot, start_session
 from watchkeeper.model.events import SpanKind
+from watchkeeper.recording.containment import InternalError
+from watchkeeper.recording.recorder import Recorder
 from watchkeeper.redaction import MASK
+from watchkeeper.testing import MemorySink
 from watchkeeper.testing.plugin import RecorderUnderTest
 
 
@@ -30,10 +34,29 @@ def test_session_marks_and_snapshots_link_to_span_and_session(
     assert marks == [("call-7", False), ("call-7", True)]
 
 
-def test_bad_input_is_explained(watchkeeper_recorder: RecorderUnderTest) -> None:
-    with pytest.raises(TypeError, match=r"needs its data as a mapping.*got list"):
-        snapshot("docs", ["a"], recorder=watchkeeper_recorder)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="name must be a non-empty string, got ''"):
-        snapshot("", {}, recorder=watchkeeper_recorder)
-    with pytest.raises(TypeError, match="session_id must be a non-empty string, got None"):
-        start_session(None, recorder=watchkeeper_recorder)  # type: ignore[arg-type]
+def test_misuse_raises_a_clear_message_in_strict_mode() -> None:
+    # Not started: a started strict recorder would raise the first error again at its stop.
+    recorder = Recorder(load_settings(raise_internal_errors=True), sink=MemorySink())
+    with pytest.raises(InternalError, match=r"needs its data as a mapping.*got list"):
+        snapshot("docs", ["a"], recorder=recorder)  # type: ignore[arg-type]
+    with pytest.raises(InternalError, match="name must be a non-empty string, got ''"):
+        snapshot("", {}, recorder=recorder)
+    with pytest.raises(InternalError, match="session_id must be a non-empty string, got None"):
+        start_session(None, recorder=recorder)  # type: ignore[arg-type]
+
+
+def test_misuse_never_raises_into_the_app_and_is_counted() -> None:
+    sink = MemorySink()
+    recorder = Recorder(load_settings(raise_internal_errors=False), sink=sink).start()
+    try:
+        snapshot("docs", ["a"], recorder=recorder)  # type: ignore[arg-type]
+        snapshot("x" * 500, {}, recorder=recorder)
+        start_session(None, recorder=recorder)  # type: ignore[arg-type]
+        end_session(42, recorder=recorder)  # type: ignore[arg-type]
+        snapshot("kept", {"step": 1}, recorder=recorder)
+        recorder.flush()
+        assert recorder.stats().internal_errors == 4
+        assert [snap.name for snap in sink.snapshots] == ["kept"]
+        assert sink.session_marks == []
+    finally:
+        recorder.stop()

@@ -206,21 +206,60 @@ def test_disabled_recorder_accepts_calls_and_records_nothing() -> None:
     assert sink.batches == 0
 
 
-class ExplodingSink(MemorySink):
+class ChokingSink(MemorySink):
+    """A sink outside the store contract: it fails on one value with a plain exception."""
+
     def write(self, batch: Batch) -> None:
-        raise RuntimeError("store bug")
+        if any(span.name == "poison" for span in batch.spans):
+            raise RuntimeError("the sink cannot take this value")
+        super().write(batch)
 
 
-def test_any_sink_exception_is_a_retried_store_failure() -> None:
-    recorder = make_recorder(ExplodingSink(), buffer_size=1_000, batch_size=100).start()
-    with recorder.span("x"):
-        pass
-    time.sleep(0.1)
+class FlakySink(MemorySink):
+    """A sink whose network is down for a while: OSError, however often, is an outage."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def write(self, batch: Batch) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("connection refused")
+        super().write(batch)
+
+
+def test_a_batch_a_sink_keeps_failing_on_is_isolated_not_retried_forever() -> None:
+    sink = ChokingSink()
+    recorder = make_recorder(sink, buffer_size=1_000, batch_size=100, raise_internal_errors=False)
+    recorder.start()
+    try:
+        for name in ("good-1", "poison", "good-2"):
+            with recorder.span(name):
+                pass
+        wait_until(lambda: recorder.stats().dropped.get("rejected") == 1, what="the isolation")
+        with recorder.span("after"):
+            pass
+        assert recorder.flush(timeout=30)
+    finally:
+        recorder.stop()
     stats = recorder.stats()
-    assert stats.store_failures >= 1
-    assert stats.last_flush_error == "RuntimeError: store bug"
-    recorder.stop(timeout=0.2)
-    assert recorder.stats().dropped["shutdown"] == 1
+    assert stats.store_failures >= 2  # retried like an outage before the batch was blamed
+    assert sorted(span.name for span in sink.spans()) == ["after", "good-1", "good-2"]
+
+
+def test_network_errors_are_outages_retried_until_they_pass() -> None:
+    sink = FlakySink(failures=8)
+    recorder = make_recorder(sink, buffer_size=1_000, batch_size=100).start()
+    try:
+        with recorder.span("kept"):
+            pass
+        assert recorder.flush(timeout=60)
+    finally:
+        recorder.stop()
+    assert recorder.stats().store_failures == 8
+    assert recorder.stats().dropped_total == 0
+    assert [span.name for span in sink.spans()] == ["kept"]
 
 
 def test_a_malformed_span_is_dropped_alone_and_reported_under_strict_mode() -> None:

@@ -226,7 +226,7 @@ def test_a_rejection_names_the_error_class_never_the_values(store: SqlStore) -> 
         store.write(batch_of([span(T0, input_tokens=secret, user_id=user)]))
     error = raised.value
     assert str(secret) not in str(error)
-    assert "could not write a batch of 1 events (1 spans): " in str(error)
+    assert "could not write a batch of 1 event (1 span): " in str(error)
     # No chain to SQLAlchemy's error, whose text lists the parameters, for a logged traceback.
     assert error.__cause__ is None
     assert error.__suppress_context__

@@ -3,6 +3,9 @@
 A session exists as soon as spans carry its id (see the identity extractors); these functions add
 explicit starts and ends, and snapshots of what the app knew at a step, attached to the current
 span and session. Snapshot data is redacted on the flush worker before it is stored.
+
+Misuse (a wrong type, an empty id) never raises into the app: it is reported as Watchkeeper's
+internal error, counted and logged, and raised with its message only in strict mode.
 """
 
 from __future__ import annotations
@@ -25,6 +28,16 @@ def _check_id(value: object, what: str) -> str:
     return value
 
 
+def _check_snapshot(name: object, data: object) -> None:
+    _check_id(name, "snapshot()'s name")
+    if isinstance(name, str) and len(name) > SNAPSHOT_NAME_LIMIT:
+        raise ValueError(f"snapshot names are at most {SNAPSHOT_NAME_LIMIT} characters")
+    if not isinstance(data, Mapping):
+        raise TypeError(
+            f"snapshot() needs its data as a mapping (e.g. a dict), got {type(data).__name__}"
+        )
+
+
 def start_session(
     session_id: str,
     user_id: str | None = None,
@@ -32,33 +45,39 @@ def start_session(
     recorder: Recorder | None = None,
 ) -> None:
     """Mark a session's start; the current span (and its children) join the session."""
-    _check_id(session_id, "start_session()'s session_id")
+    recorder = recorder or get_recorder()
+    try:
+        _check_id(session_id, "start_session()'s session_id")
+    except TypeError as error:
+        recorder.report_internal_error("start_session()", error)
+        return
     span = current_span.get()
     if span is not None:
         span.set_identity(user_id=user_id, org_id=org_id, session_id=session_id)
-    recorder = recorder or get_recorder()
     if recorder.enabled:
         recorder.submit(SessionMark(time.time(), session_id, False, user_id, org_id))
 
 
 def end_session(session_id: str, recorder: Recorder | None = None) -> None:
     """Mark a session as ended (a call hung up, a conversation closed)."""
-    _check_id(session_id, "end_session()'s session_id")
     recorder = recorder or get_recorder()
+    try:
+        _check_id(session_id, "end_session()'s session_id")
+    except TypeError as error:
+        recorder.report_internal_error("end_session()", error)
+        return
     if recorder.enabled:
         recorder.submit(SessionMark(time.time(), session_id, True))
 
 
 def snapshot(name: str, data: Mapping[str, Any], recorder: Recorder | None = None) -> None:
     """Keep what the app knew at this step, linked to the current span and session."""
-    _check_id(name, "snapshot()'s name")
-    if len(name) > SNAPSHOT_NAME_LIMIT:
-        raise ValueError(f"snapshot names are at most {SNAPSHOT_NAME_LIMIT} characters")
-    if not isinstance(data, Mapping):
-        raise TypeError(
-            f"snapshot() needs its data as a mapping (e.g. a dict), got {type(data).__name__}"
-        )
     recorder = recorder or get_recorder()
+    try:
+        _check_snapshot(name, data)
+    except (TypeError, ValueError) as error:
+        recorder.report_internal_error("snapshot()", error)
+        return
     if not recorder.enabled:
         return
     span = current_span.get()

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from watchkeeper.model.batch import Batch
-from watchkeeper.model.errors import BatchRejected
+from watchkeeper.model.errors import BatchRejected, StoreUnavailable
 from watchkeeper.model.events import (
     Event,
     LogRecord,
@@ -58,6 +58,11 @@ logger = logging.getLogger("watchkeeper")
 
 RETRY_FIRST_DELAY = 0.1
 RETRY_MAX_DELAY = 5.0
+FAILURES_BEFORE_BLAMING_THE_BATCH = 3
+"""A sink error outside the store contract, raised by the same batch this many times in a row,
+is taken for the batch's fault (a value the sink chokes on) and isolated like a rejection."""
+OUTAGE_ERRORS = (StoreUnavailable, OSError)
+"""Errors that say the store is away (the contract's, and the network's): always retried."""
 
 
 class FlushWorker:
@@ -101,6 +106,7 @@ class FlushWorker:
         self._spool = spool
         self._losses = losses
         self._retry_delay = RETRY_FIRST_DELAY
+        self._unexplained_failures = 0
         self._retry_at = 0.0
         self._store_down = False
         self._last_spool_error: str | None = None
@@ -376,6 +382,10 @@ class FlushWorker:
             of(SessionMark),
         )
 
+    def _failed(self, error: BaseException) -> None:
+        self._counters.store_failures += 1
+        self._counters.last_flush_error = f"{type(error).__name__}: {error}"
+
     def _write_isolating(self, batch: Batch, error: BatchRejected) -> None:
         """Write what can be written of a rejected batch, halving it to find the bad events.
 
@@ -394,11 +404,14 @@ class FlushWorker:
             except BatchRejected as rejected:
                 self._write_isolating(half, rejected)
                 continue
-            except Exception as unavailable:
+            except OUTAGE_ERRORS as unavailable:
                 # The store went away half-way: the first half is stored, so retrying the whole
                 # batch would duplicate it. Count this half as lost instead.
                 self._counters.drop(DropReason.REJECTED, app_events(half))
                 self._containment.report("isolating a rejected batch", unavailable)
+                continue
+            except Exception as unexplained:  # the same kind that got the batch blamed
+                self._write_isolating(half, BatchRejected(f"{type(unexplained).__name__}"))
                 continue
             self._counters.flushed += app_events(half)
 
@@ -424,12 +437,25 @@ class FlushWorker:
         except BatchRejected as error:
             # The data itself can never be stored: retrying as is would block the pipeline for
             # good, so keep the good events and drop (and count) only the bad ones.
+            self._unexplained_failures = 0
             self._write_isolating(batch, error)
             return True
-        except Exception as error:
-            self._counters.store_failures += 1
-            self._counters.last_flush_error = f"{type(error).__name__}: {error}"
+        except OUTAGE_ERRORS as error:
+            self._unexplained_failures = 0
+            self._failed(error)
             return False
+        except Exception as error:
+            # Outside the store contract: a sink's bug, or a value it chokes on. Retried like an
+            # outage at first; if the same batch keeps failing, it is blamed and isolated, so
+            # one bad event can never stop every write after it.
+            self._unexplained_failures += 1
+            if self._unexplained_failures < FAILURES_BEFORE_BLAMING_THE_BATCH:
+                self._failed(error)
+                return False
+            self._unexplained_failures = 0
+            self._containment.report("writing a batch the sink keeps failing on", error)
+            self._write_isolating(batch, BatchRejected(f"{type(error).__name__}: {error}"))
+            return True
         finished = time.time()
         counters = self._counters
         counters.flushed += app_events(batch)

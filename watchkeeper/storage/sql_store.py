@@ -82,15 +82,21 @@ def _prepare(batch: Batch, action: str) -> PreparedBatch:
 def _described(batch: Batch) -> str:
     """What a batch holds, by kind and count: never its values (messages are logged)."""
     parts = (
-        ("spans", len(batch.spans)),
-        ("logs", len(batch.logs)),
-        ("metric points", len(batch.metrics)),
-        ("snapshots", len(batch.snapshots)),
-        ("validation results", len(batch.validations)),
-        ("session marks", len(batch.session_marks)),
+        ("span", len(batch.spans)),
+        ("log", len(batch.logs)),
+        ("metric point", len(batch.metrics)),
+        ("snapshot", len(batch.snapshots)),
+        ("validation result", len(batch.validations)),
+        ("session mark", len(batch.session_marks)),
     )
-    kinds = ", ".join(f"{count} {kind}" for kind, count in parts if count)
-    return f"write a batch of {len(batch)} events ({kinds})" if kinds else "write a batch"
+    kinds = ", ".join(_counted(count, kind) for kind, count in parts if count)
+    return (
+        f"write a batch of {_counted(len(batch), 'event')} ({kinds})" if kinds else "write a batch"
+    )
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 @dataclass(frozen=True, slots=True)
