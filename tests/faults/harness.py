@@ -54,9 +54,12 @@ class Load:
 
 
 def fault_settings(**overrides: Any) -> Settings:
-    return load_settings(
-        store_timeout=STORE_TIMEOUT, flush_interval=0.1, batch_size=200, **overrides
-    )
+    defaults: dict[str, Any] = {
+        "store_timeout": STORE_TIMEOUT,
+        "flush_interval": 0.1,
+        "batch_size": 200,
+    }
+    return load_settings(**{**defaults, **overrides})
 
 
 def run_under_load(

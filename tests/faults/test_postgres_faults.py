@@ -6,7 +6,10 @@ only for new connections, or crawl (see tests/faults/harness.py for the load and
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -32,10 +35,13 @@ def _run_with_fault(
     postgres_schema: str,
     proxy: TcpProxy,
     fault: Callable[[Runtime, Load], None],
+    **overrides: Any,
 ) -> tuple[Runtime, Load, int]:
     proxied = make_url(postgres_url).set(host="127.0.0.1", port=proxy.port)
     settings = fault_settings(
-        database_url=proxied.render_as_string(hide_password=False), database_schema=postgres_schema
+        database_url=proxied.render_as_string(hide_password=False),
+        database_schema=postgres_schema,
+        **overrides,
     )
 
     def heal(runtime: Runtime, load: Load) -> None:
@@ -96,4 +102,37 @@ def test_a_slow_store_keeps_up(postgres_url: str, postgres_schema: str, proxy: T
 
     runtime, load, stored = _run_with_fault(postgres_url, postgres_schema, proxy, crawl)
     accounted("a slow store keeps up", runtime, load, stored)
+    assert stored == load.sent
+
+
+OUTAGE_SECONDS = 60.0
+
+
+def test_a_minute_long_outage_loses_nothing_with_the_spool(
+    postgres_url: str, postgres_schema: str, proxy: TcpProxy, tmp_path: Path
+) -> None:
+    spooled: list[int] = []
+
+    def down_for_a_minute(runtime: Runtime, load: Load) -> None:
+        proxy.cut()
+        went_down = time.monotonic()
+        wait_until(
+            lambda: time.monotonic() - went_down >= OUTAGE_SECONDS,
+            timeout=OUTAGE_SECONDS * 3,
+            what="a minute of outage",
+        )
+        spooled.append(runtime.recorder.stats().spooled)
+
+    # Memory holds a few hundred events: most of the minute must wait on disk.
+    runtime, load, stored = _run_with_fault(
+        postgres_url,
+        postgres_schema,
+        proxy,
+        down_for_a_minute,
+        buffer_size=500,
+        batch_size=100,
+        spool_dir=tmp_path / "spool",
+    )
+    accounted("a minute long outage loses nothing with the spool", runtime, load, stored)
+    assert spooled[0] > 500, "the outage never reached the disk spool"
     assert stored == load.sent
