@@ -215,6 +215,23 @@ class Settings(BaseSettings):
         False, description="Serve the API and dashboard without a key (local development only)."
     )
     protect_metrics: bool = Field(True, description="Require a key for /metrics.")
+    ingest_keys: list[SecretStr] = Field(
+        default_factory=list,
+        examples=["ingest-key-one,ingest-key-two"],
+        description="Keys that may only send traces to the OTLP endpoint /v1/traces, never "
+        "read anything (a,b or a JSON list); the API keys may send too.",
+    )
+    otlp_ingest: bool = Field(
+        True,
+        description="Accept OpenTelemetry traces over OTLP/HTTP at /v1/traces (with a key "
+        "from WATCHKEEPER_API_KEYS or WATCHKEEPER_INGEST_KEYS; needs the otlp extra).",
+    )
+    otlp_max_body_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        description="Largest OTLP request body accepted, in bytes, before and after gzip "
+        "decompression; larger ones are refused with 413.",
+    )
     metrics_multiprocess_dir: Path | None = Field(
         None,
         examples=["/tmp/watchkeeper-metrics"],

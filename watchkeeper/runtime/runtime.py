@@ -32,6 +32,7 @@ from watchkeeper.health.system import SystemSampler
 from watchkeeper.instrumentation.guest import ROOT_PATHS, Guest, paths_the_host_serves
 from watchkeeper.metrics.endpoint import MetricsComponent
 from watchkeeper.model.store import Store
+from watchkeeper.otlp import otlp_component
 from watchkeeper.recording.default import get_recorder, set_recorder
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.runtime.component import Component
@@ -104,6 +105,14 @@ class Runtime:
                 "Watchkeeper: set WATCHKEEPER_API_KEYS to serve the dashboard, API and /metrics "
                 "(health endpoints are served already)."
             )
+        # OTLP ingest: served wherever a key can reach it, ingest-only keys included.
+        can_ingest = (
+            self.settings.api_keys or self.settings.ingest_keys or self.settings.open_access
+        )
+        if serve and self.settings.otlp_ingest and (can_ingest or standalone):
+            otlp = otlp_component(self.recorder, self.settings, self.prefix)
+            if otlp is not None:
+                self.add(otlp)
         self._started = False
         self._starting = asyncio.Lock()
 
