@@ -139,14 +139,14 @@ def inherit_identity(spans: list[Span]) -> None:
 
     OpenTelemetry sets ``enduser.id`` on the request span only, where Watchkeeper's own child
     spans inherit their request's identity; without this, an LLM call's cost would belong to
-    no user. Only ancestors in the same request are known (an SDK exports a trace's spans
-    together, in the batch its processor builds).
+    no user. Only ancestors in the same export are known: a batch span processor usually sends
+    a short request's spans together, but a child sent before its parent keeps only its own.
     """
-    by_id = {span.span_id: span for span in spans}
+    by_id = {(span.trace_id, span.span_id): span for span in spans}
     for span in spans:
         parent_id, steps = span.parent_id, 0
         while parent_id and steps < MAX_ANCESTORS and not _has_identity(span):
-            parent = by_id.get(parent_id)
+            parent = by_id.get((span.trace_id, parent_id))
             if parent is None:
                 break
             span.user_id = span.user_id or parent.user_id
