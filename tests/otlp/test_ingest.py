@@ -172,6 +172,13 @@ def test_the_official_exporter_sends_spans_that_are_stored_and_priced(
     assert failed.status == "error"
     assert failed.error_message == "rendering failed"
     assert failed.error_type == "ValueError"
+    # The API the dashboard reads shows the trace like one of the app's own.
+    api = f"{served.url}/watchkeeper/api/v1/traces"
+    key = {"X-API-Key": API_KEY}
+    [summary] = httpx.get(api, params={"trace_id": f"{trace_id:032x}"}, headers=key).json()["items"]
+    assert (summary["name"], summary["spans"], summary["errors"]) == ("GET /checkout/{cart}", 3, 1)
+    assert summary["cost"] == pytest.approx(call.cost)
+    assert httpx.get(f"{api}/{trace_id:032x}", headers=key).json()["span_count"] == 3
     sdk_span = next(span for span in spans if span.name == "chat gpt-4o-mini")
     assert call.span_id == f"{sdk_span.context.span_id:016x}"
     assert call.start.timestamp() == pytest.approx(sdk_span.start_time / 1e9, abs=1e-6)
