@@ -4,25 +4,13 @@ from collections.abc import Sequence
 
 import pytest
 
+from tests.recording.support import make_recorder
 from tests.support.waiting import wait_until
-from watchkeeper.config import load_settings
 from watchkeeper.model.batch import Batch
 from watchkeeper.model.errors import BatchRejected
 from watchkeeper.model.events import LogLevel, MetricKind, Span, SpanKind, SpanStatus
 from watchkeeper.recording.containment import InternalError
-from watchkeeper.recording.recorder import Recorder
 from watchkeeper.testing import MemorySink
-
-
-def make_recorder(sink: MemorySink, **settings: object) -> Recorder:
-    # No disk spool unless a test asks for one: batches wait in memory only, as they did.
-    options: dict[str, object] = {
-        "flush_interval": 0.02,
-        "raise_internal_errors": True,
-        "spool_max_bytes": 0,
-    }
-    options.update(settings)
-    return Recorder(load_settings(**options), sink=sink)
 
 
 def test_stop_flushes_everything_buffered() -> None:

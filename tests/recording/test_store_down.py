@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.recording.support import make_recorder
 from tests.support.waiting import wait_until
-from watchkeeper.config import load_settings
 from watchkeeper.model.batch import Batch
 from watchkeeper.model.events import SpanKind
-from watchkeeper.recording.recorder import Recorder
 from watchkeeper.testing import MemorySink
 
 
@@ -17,17 +16,6 @@ def down_sink() -> MemorySink:
     sink = MemorySink()
     sink.fail = True
     return sink
-
-
-def make_recorder(sink: MemorySink, **settings: object) -> Recorder:
-    # No disk spool unless a test asks for one: batches wait in memory only, as they did.
-    options: dict[str, object] = {
-        "flush_interval": 0.02,
-        "raise_internal_errors": True,
-        "spool_max_bytes": 0,
-    }
-    options.update(settings)
-    return Recorder(load_settings(**options), sink=sink)
 
 
 def written_indexes(sink: MemorySink) -> list[int]:

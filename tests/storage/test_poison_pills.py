@@ -22,7 +22,6 @@ import pytest
 from fastapi import FastAPI
 
 import watchkeeper
-from tests.support.stores import StoreTarget
 from watchkeeper.config import load_settings
 from watchkeeper.instrumentation.asgi import WatchkeeperMiddleware
 from watchkeeper.instrumentation.identity import FromHeaders, FromJwtClaims
@@ -32,7 +31,6 @@ from watchkeeper.model.events import LogLevel, SpanKind
 from watchkeeper.model.query import RetainedTable, Scope, TimeRange
 from watchkeeper.model.stored import StoredSpan
 from watchkeeper.recording.recorder import Recorder
-from watchkeeper.storage import migrate
 from watchkeeper.storage.rows import IDENTITY_LIMIT
 from watchkeeper.storage.sql_store import SqlStore
 
@@ -46,16 +44,6 @@ LONG_ID = "u" * 20_000
 def now_range() -> TimeRange:
     now = time.time()
     return TimeRange(datetime.fromtimestamp(now - 3600, UTC), datetime.fromtimestamp(now + 60, UTC))
-
-
-@pytest.fixture
-def store(target: StoreTarget) -> Iterator[SqlStore]:
-    store = SqlStore(target.engine())
-    migrate.upgrade(store.engine)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 @pytest.fixture
