@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -19,8 +18,6 @@ from watchkeeper.health.store_probe import STORE_PROBE, register_store_probe
 from watchkeeper.health.system import SystemSampler
 from watchkeeper.model.json import JsonValue
 from watchkeeper.recording.recorder import Recorder
-
-logger = logging.getLogger("watchkeeper")
 
 
 class HealthJSONResponse(JSONResponse):
@@ -75,11 +72,8 @@ def _configuration_auth(settings: Settings) -> ApiKeyAuth:
         return ApiKeyAuth((), open_access=False, enabled=False)
     if settings.api_keys or settings.open_access:
         return ApiKeyAuth.from_settings(settings)
-    # Health must mount without keys; the configuration stays locked rather than open.
-    logger.warning(
-        "No WATCHKEEPER_API_KEYS are set, so /health/configuration refuses every request. "
-        "Set keys, or WATCHKEEPER_PROTECT_CONFIGURATION=false to show it (secrets redacted)."
-    )
+    # Health must mount without keys; the configuration stays locked rather than open (the
+    # runtime says once, at start, what a key would open).
     return ApiKeyAuth((), open_access=False)
 
 

@@ -97,13 +97,14 @@ class Runtime:
             self.metrics = MetricsComponent(self.recorder, self.settings)
             self.add(self.metrics)
             logger.info(
-                "Watchkeeper: set WATCHKEEPER_API_KEYS to serve the dashboard and API "
-                "(health endpoints and /metrics are served already)."
+                "Watchkeeper: set WATCHKEEPER_API_KEYS to serve the dashboard and API, and "
+                "health's figures and configuration (health's statuses and /metrics are "
+                "served already)."
             )
         elif serve:
             logger.info(
-                "Watchkeeper: set WATCHKEEPER_API_KEYS to serve the dashboard, API and /metrics "
-                "(health endpoints are served already)."
+                "Watchkeeper: set WATCHKEEPER_API_KEYS to serve the dashboard, API, /metrics, "
+                "and health's figures and configuration (health's statuses are served already)."
             )
         # OTLP ingest: served wherever a key can reach it, ingest-only keys included.
         can_ingest = (
