@@ -229,3 +229,35 @@ def test_components_cannot_be_added_once_serving(tmp_path: Path) -> None:
     assert runtime.app.routes
     with pytest.raises(RuntimeError, match="add components before the app starts serving"):
         runtime.add(runtime.health)
+
+
+def test_a_component_added_after_instrument_serves_and_runs(tmp_path: Path) -> None:
+    from fastapi import APIRouter  # noqa: PLC0415 - local to this shape
+
+    events: list[str] = []
+
+    class Extra:
+        name = "extra"
+
+        def router(self) -> APIRouter:
+            router = APIRouter()
+
+            @router.get("/watchkeeper/extra")
+            def extra() -> dict[str, bool]:
+                return {"extra": True}
+
+            return router
+
+        async def start(self) -> None:
+            events.append("start")
+
+        async def stop(self) -> None:
+            events.append("stop")
+
+    app = build_host_app()
+    runtime = watchkeeper.instrument(app, _settings(tmp_path, keys=False))
+    runtime.add(Extra())  # later issues' components arrive this way
+    with TestClient(app) as client:
+        answer = client.get("/watchkeeper/extra")
+    assert answer.json() == {"extra": True}
+    assert events == ["start", "stop"]

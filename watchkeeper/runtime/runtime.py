@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, MutableMapping, Sequence
 from contextlib import asynccontextmanager
 from functools import cached_property
 from typing import Any
@@ -157,7 +157,6 @@ class Runtime:
         ``host_routes`` is read when the runtime starts, so routes the host adds after
         ``instrument()`` still keep their paths: Watchkeeper never shadows a host's route.
         """
-        guest = Guest(self.app, (self.prefix, *ROOT_PATHS), self.start, self.stop)
 
         async def start() -> None:
             taken = paths_the_host_serves(host_routes, ROOT_PATHS)
@@ -170,8 +169,14 @@ class Runtime:
             guest.prefixes = (self.prefix, *(path for path in ROOT_PATHS if path not in taken))
             await self.start()
 
-        guest.start = start
+        # self.serve, not self.app: the application is built on first use, so components can
+        # still be added between instrument() and the app's start.
+        guest = Guest(self.serve, (self.prefix, *ROOT_PATHS), start, self.stop)
         return guest
+
+    async def serve(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        """Watchkeeper's application as an ASGI callable (built on the first request)."""
+        await self.app(scope, receive, send)
 
     async def start(self) -> None:
         """Start recording and every component; the store opens in the background."""
