@@ -6,7 +6,9 @@
   const KEY_STORAGE = "watchkeeper.key";
   const THEME_STORAGE = "watchkeeper.theme";
   const api = (path) => new URL("api/v1/" + path, document.baseURI);
-  const state = { key: sessionStorage.getItem(KEY_STORAGE), range: "1h", socket: null, charts: [], liveSpans: [], health: [] };
+  const state = { key: sessionStorage.getItem(KEY_STORAGE), range: "1h", socket: null, charts: [], liveSpans: [], health: [], view: 0 };
+  // A page whose data arrives after the user has moved on must not draw over the new page.
+  class Superseded extends Error {}
   // Charts use minute buckets up to six hours and hour buckets beyond, as the API does.
   const STEPS = { "15m": 60, "1h": 60, "6h": 60, "24h": 3600, "7d": 3600, "30d": 3600 };
   const stepSeconds = () => STEPS[state.range] || 60;
@@ -56,6 +58,7 @@
 
   // ---- talking to the API --------------------------------------------------------------------
   async function get(path, params) {
+    const view = state.view;
     const url = api(path);
     for (const [name, value] of Object.entries(params || {})) {
       if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, value);
@@ -63,6 +66,7 @@
     const response = await fetch(url, { headers: { Authorization: "Bearer " + state.key } });
     if (response.status === 401) { logout("Your API key was not accepted."); throw new Error("unauthorized"); }
     const body = await response.json().catch(() => null);
+    if (view !== state.view) throw new Superseded("the page was left");
     if (!response.ok) {
       const error = body && body.error;
       const details = error && Array.isArray(error.details) ? error.details.map((detail) => text(detail.location) + ": " + text(detail.message)).join("; ") : "";
@@ -476,6 +480,7 @@
       const rows = Object.entries(stats).map(([name, value]) => ({ name, value: plain(value) }));
       show(el("h2", {}, "Recorder"), table([{ title: "Figure", value: (r) => r.name }, { title: "Value", value: (r) => r.value, wrap: true }], rows));
     } catch (error) {
+      if (error instanceof Superseded) return;
       show(el("h2", {}, "Recorder"), el("div", { class: "card empty" }, error.message));
     }
   }
@@ -486,6 +491,7 @@
     const [path] = location.hash.replace(/^#\/?/, "").split("?");
     const [page, ...rest] = path.split("/");
     const name = pages[page] ? page : "overview";
+    state.view += 1;
     for (const link of document.querySelectorAll("#nav a")) link.classList.toggle("active", link.getAttribute("href") === "#/" + name);
     document.getElementById("nav").classList.remove("open");
     try {
@@ -495,7 +501,7 @@
     }
   }
   function showError(error) {
-    if (error.message === "unauthorized") return;
+    if (error.message === "unauthorized" || error instanceof Superseded) return;
     const box = el("div", { class: "card error", role: "alert" }, "Could not load this page: ", text(error.message));
     const list = document.getElementById("trace-list");
     if (list) list.replaceChildren(box); else show(box);
