@@ -16,54 +16,30 @@ deleted before the lock is released; a process that obtains the lock on a file a
 sees it has no links left and leaves it. A crash between the store's commit and the deletion
 replays that batch once more: delivery is at least once, never silently zero.
 
-Contents are spans, logs and the other events as compact JSON (orjson), compressed (zlib, whose
-checksum also catches a damaged file). Trace ids are written in hex, since JSON numbers beyond
-64 bits are not portable; enums by value. Rollups and sessions are not written: they are rebuilt
-from the events on replay, exactly as they were built the first time.
+Contents are the events as :mod:`~watchkeeper.recording.codec` writes them, compressed (zlib,
+whose checksum also catches a damaged file). Rollups and sessions are rebuilt from the events on
+replay, exactly as they were built the first time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import time
 import zlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
-
-import orjson
 
 from watchkeeper.model.batch import Batch
-from watchkeeper.model.events import (
-    LogRecord,
-    MetricKind,
-    MetricPoint,
-    SessionMark,
-    Severity,
-    Snapshot,
-    Span,
-    SpanKind,
-    SpanStatus,
-    ValidationResult,
-)
 from watchkeeper.model.rollups import build_rollups
 from watchkeeper.model.sessions import build_sessions
+from watchkeeper.recording.codec import UnreadableEvents, decode_events, encode_events
 from watchkeeper.recording.stats import app_events
 
 SUFFIX = ".wkb"
 MAGIC = b"WKS1"
-# The encoder a file's payload needs: orjson reads integers beyond 64 bits as floats, so a batch
-# holding one (in an attribute) is written, and read back, by the standard library instead.
-_ORJSON = b"o"
-_STDLIB = b"j"
-_ORJSON_OPTIONS = (
-    orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-)
-_encode_stdlib = json.JSONEncoder(default=str).encode
 
 RESCAN_SECONDS = 2.0
 """How often a process with no files of its own looks for files other processes left."""
@@ -292,182 +268,22 @@ class Spool:
 
 
 def encode(batch: Batch) -> bytes:
-    document = {
-        # The recording process's names, not the replaying one's: the events are its.
-        "service": batch.service,
-        "instance": batch.instance,
-        "spans": [_span(span) for span in batch.spans],
-        "logs": [_log(log) for log in batch.logs],
-        "metrics": [_metric(point) for point in batch.metrics],
-        "snapshots": [_snapshot(snapshot) for snapshot in batch.snapshots],
-        "validations": [_validation(result) for result in batch.validations],
-        "marks": [_mark(mark) for mark in batch.session_marks],
-    }
-    try:
-        body, encoder = orjson.dumps(document, default=str, option=_ORJSON_OPTIONS), _ORJSON
-    except (orjson.JSONEncodeError, TypeError):
-        body, encoder = _encode_stdlib(document).encode(), _STDLIB
-    return MAGIC + encoder + zlib.compress(body, 1)
+    # The document's first byte (its encoder) stays outside the compressed body.
+    document = encode_events(batch)
+    return MAGIC + document[:1] + zlib.compress(document[1:], 1)
 
 
 def decode(payload: bytes) -> Batch:
     """Read a batch back; rollups and sessions are rebuilt from its events."""
     if payload[: len(MAGIC)] != MAGIC:
         raise CorruptSpoolFile("not a Watchkeeper spool file")
-    encoder = payload[len(MAGIC) : len(MAGIC) + 1]
     try:
-        body = zlib.decompress(payload[len(MAGIC) + 1 :])
-        document = orjson.loads(body) if encoder == _ORJSON else json.loads(body)
-        spans = [_span_from(row) for row in document["spans"]]
-        marks = [SessionMark(*row) for row in document["marks"]]
-        return Batch(
-            service=document["service"],
-            instance=document["instance"],
-            spans=spans,
-            logs=[_log_from(row) for row in document["logs"]],
-            metrics=[_metric_from(row) for row in document["metrics"]],
-            snapshots=[_snapshot_from(row) for row in document["snapshots"]],
-            validations=[_validation_from(row) for row in document["validations"]],
-            session_marks=marks,
-            rollups=build_rollups(spans),
-            sessions=build_sessions(spans, marks),
-        )
-    except (zlib.error, ValueError, TypeError, KeyError, IndexError) as error:
-        # orjson.JSONDecodeError is a ValueError; a wrong shape fails in the constructors.
+        start = len(MAGIC)
+        events = decode_events(payload[start : start + 1] + zlib.decompress(payload[start + 1 :]))
+    except (zlib.error, UnreadableEvents) as error:
         raise CorruptSpoolFile(f"{type(error).__name__}: {error}") from error
-
-
-def _hex(identifier: int) -> str:
-    return format(identifier, "x")
-
-
-def _number(value: float | None) -> float:
-    # JSON has no NaN or infinity: orjson writes them as null.
-    return float("nan") if value is None else value
-
-
-def _span(span: Span) -> list[Any]:
-    return [
-        span.kind.value,
-        span.name,
-        span.start,
-        span.duration,
-        _hex(span.trace_id),
-        span.span_id,
-        span.parent_id,
-        span.status.value,
-        span.operation,
-        span.error_type,
-        span.error_message,
-        span.user_id,
-        span.org_id,
-        span.session_id,
-        span.model,
-        span.input_tokens,
-        span.output_tokens,
-        span.cost,
-        span.attributes,
-    ]
-
-
-def _span_from(row: list[Any]) -> Span:
-    (kind, name, start, duration, trace_id, span_id, parent_id, status, *rest) = row
-    return Span(
-        SpanKind(kind),
-        name,
-        _number(start),
-        _number(duration),
-        int(trace_id, 16),
-        span_id,
-        parent_id,
-        SpanStatus(status),
-        *rest,
+    return replace(
+        events,
+        rollups=build_rollups(events.spans),
+        sessions=build_sessions(events.spans, events.session_marks),
     )
-
-
-def _log(log: LogRecord) -> list[Any]:
-    return [
-        log.time,
-        log.level,
-        log.logger,
-        log.message,
-        _hex(log.trace_id),
-        log.span_id,
-        log.user_id,
-        log.org_id,
-        log.attributes,
-    ]
-
-
-def _log_from(row: list[Any]) -> LogRecord:
-    (moment, level, logger, message, trace_id, *rest) = row
-    return LogRecord(_number(moment), level, logger, message, int(trace_id, 16), *rest)
-
-
-def _metric(point: MetricPoint) -> list[Any]:
-    return [point.time, point.name, point.kind.value, point.value, point.org_id, point.attributes]
-
-
-def _metric_from(row: list[Any]) -> MetricPoint:
-    (moment, name, kind, value, org_id, attributes) = row
-    return MetricPoint(_number(moment), name, MetricKind(kind), _number(value), org_id, attributes)
-
-
-def _snapshot(snapshot: Snapshot) -> list[Any]:
-    return [
-        snapshot.time,
-        snapshot.name,
-        snapshot.data,
-        _hex(snapshot.trace_id),
-        snapshot.span_id,
-        snapshot.session_id,
-        snapshot.user_id,
-        snapshot.org_id,
-    ]
-
-
-def _snapshot_from(row: list[Any]) -> Snapshot:
-    (moment, name, data, trace_id, *rest) = row
-    if not isinstance(data, Mapping):
-        raise TypeError("a snapshot's data must be an object")
-    return Snapshot(_number(moment), name, dict(data), int(trace_id, 16), *rest)
-
-
-def _validation(result: ValidationResult) -> list[Any]:
-    return [
-        result.time,
-        result.validator,
-        result.target,
-        result.passed,
-        result.observed,
-        result.expected,
-        result.severity.value,
-        result.message,
-        _hex(result.trace_id),
-        result.span_id,
-        result.session_id,
-        result.user_id,
-        result.org_id,
-    ]
-
-
-def _validation_from(row: list[Any]) -> ValidationResult:
-    (moment, validator, target, passed, observed, expected, severity, message, trace_id, *rest) = (
-        row
-    )
-    return ValidationResult(
-        _number(moment),
-        validator,
-        target,
-        passed,
-        observed,
-        expected,
-        Severity(severity),
-        message,
-        int(trace_id, 16),
-        *rest,
-    )
-
-
-def _mark(mark: SessionMark) -> list[Any]:
-    return [mark.time, mark.session_id, mark.ended, mark.user_id, mark.org_id]
