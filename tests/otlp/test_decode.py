@@ -7,6 +7,11 @@ import gzip
 
 import orjson
 import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from watchkeeper.otlp.decode import (
     BadRequest,
@@ -60,7 +65,7 @@ def test_json_ids_are_hex_and_other_bytes_stay_base64() -> None:
             ]
         }
     )
-    request = decode_request(body, Encoding.JSON)
+    request = decode_request(body, Encoding.JSON, ExportTraceServiceRequest)
     span = request.resource_spans[0].scope_spans[0].spans[0]
     assert span.trace_id.hex() == TRACE_HEX
     assert span.span_id.hex() == SPAN_HEX
@@ -76,8 +81,56 @@ def test_snake_case_field_names_are_read_too() -> None:
     body = _json(
         {"resource_spans": [{"scope_spans": [{"spans": [{"trace_id": TRACE_HEX, "name": "x"}]}]}]}
     )
-    span = decode_request(body, Encoding.JSON).resource_spans[0].scope_spans[0].spans[0]
+    request = decode_request(body, Encoding.JSON, ExportTraceServiceRequest)
+    span = request.resource_spans[0].scope_spans[0].spans[0]
     assert span.trace_id.hex() == TRACE_HEX
+
+
+def test_log_record_ids_are_hex() -> None:
+    body = _json(
+        {
+            "resourceLogs": [
+                {
+                    "scopeLogs": [
+                        {"logRecords": [{"traceId": TRACE_HEX, "spanId": SPAN_HEX, "body": {}}]}
+                    ]
+                }
+            ]
+        }
+    )
+    request = decode_request(body, Encoding.JSON, ExportLogsServiceRequest)
+    record = request.resource_logs[0].scope_logs[0].log_records[0]
+    assert (record.trace_id.hex(), record.span_id.hex()) == (TRACE_HEX, SPAN_HEX)
+
+
+def test_exemplar_ids_are_hex_in_every_kind_of_metric() -> None:
+    exemplar = {"traceId": TRACE_HEX, "spanId": SPAN_HEX, "asDouble": 1.5}
+    metrics = [
+        {"name": "g", "gauge": {"dataPoints": [{"asInt": "1", "exemplars": [exemplar]}]}},
+        {"name": "s", "sum": {"dataPoints": [{"asInt": "1", "exemplars": [exemplar]}]}},
+        {"name": "h", "histogram": {"dataPoints": [{"count": "1", "exemplars": [exemplar]}]}},
+        # snake_case, which protobuf's JSON mapping reads too
+        {
+            "name": "e",
+            "exponential_histogram": {"data_points": [{"count": 1, "exemplars": [exemplar]}]},
+        },
+    ]
+    body = _json({"resourceMetrics": [{"scopeMetrics": [{"metrics": metrics}]}]})
+    request = decode_request(body, Encoding.JSON, ExportMetricsServiceRequest)
+    decoded = request.resource_metrics[0].scope_metrics[0].metrics
+    for metric in decoded:
+        series = getattr(metric, str(metric.WhichOneof("data")))
+        [found] = series.data_points[0].exemplars
+        assert (found.trace_id.hex(), found.span_id.hex()) == (TRACE_HEX, SPAN_HEX)
+
+
+def test_a_bad_id_is_named_by_where_it_is() -> None:
+    body = _json({"resourceLogs": [{"scopeLogs": [{"logRecords": [{}, {"spanId": "xyz"}]}]}]})
+    with pytest.raises(BadRequest) as raised:
+        decode_request(body, Encoding.JSON, ExportLogsServiceRequest)
+    assert raised.value.message.startswith(
+        "resourceLogs[0].scopeLogs[0].logRecords[1].spanId must be a hex string"
+    )
 
 
 @pytest.mark.parametrize(
@@ -91,7 +144,7 @@ def test_snake_case_field_names_are_read_too() -> None:
 )
 def test_broken_json_is_a_400_that_says_why(body: bytes, message: str) -> None:
     with pytest.raises(BadRequest, match=message) as raised:
-        decode_request(body, Encoding.JSON)
+        decode_request(body, Encoding.JSON, ExportTraceServiceRequest)
     assert raised.value.status == 400
 
 

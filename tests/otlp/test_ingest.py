@@ -7,16 +7,10 @@ from __future__ import annotations
 import gzip
 import json
 import secrets
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from google.rpc.status_pb2 import Status
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -27,70 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace import Status as OtelStatus
 
-import watchkeeper
-from tests.support.server import LiveServer
-from watchkeeper.config import Settings, load_settings
-from watchkeeper.model.query import Scope, TimeRange
-from watchkeeper.model.stored import StoredSpan
-from watchkeeper.recording.default import set_recorder
-from watchkeeper.runtime.runtime import Runtime
-from watchkeeper.storage.factory import open_store
-
-API_KEY = "otlp-test-api-key-0123456789"
-INGEST_KEY = "otlp-test-ingest-key-0123456789"
-START_NS = (int(time.time()) - 60) * 1_000_000_000
-"""A minute ago, in whole seconds: inside the store's recent range, exact as a float."""
-LIMIT = 1024 * 1024
-"""A smaller body limit than the default, so the oversized bodies stay cheap to build."""
-
-
-@dataclass
-class Served:
-    url: str
-    settings: Settings
-    runtime: Runtime
-
-    @property
-    def traces_url(self) -> str:
-        return f"{self.url}/watchkeeper/v1/traces"
-
-    def stored(self) -> list[StoredSpan]:
-        assert self.runtime.recorder.flush(10.0)
-        store = open_store(self.settings)
-        try:
-            page = store.spans(TimeRange.last(timedelta(hours=1)), Scope.everything(), limit=1_000)
-        finally:
-            store.close()
-        return page.items
-
-    def trace(self, trace_id: int) -> list[StoredSpan]:
-        return [span for span in self.stored() if span.trace_id == f"{trace_id:032x}"]
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    app = FastAPI()
-
-    @app.get("/hello")
-    def hello() -> dict[str, str]:
-        return {"hello": "world"}
-
-    settings = load_settings(
-        sqlite_path=tmp_path / "otlp.db",
-        api_keys=[API_KEY],
-        ingest_keys=[INGEST_KEY],
-        otlp_max_body_bytes=LIMIT,
-        flush_interval=0.1,
-        raise_internal_errors=True,
-    )
-    # Not outbound: the test's own httpx calls to the server must not be recorded as the app's.
-    runtime = watchkeeper.instrument(app, settings, outbound=False)
-    server = LiveServer(app).start()
-    try:
-        yield Served(server.url, settings, runtime)
-    finally:
-        server.stop()
-        set_recorder(None)
+from tests.otlp.served import API_KEY, INGEST_KEY, LIMIT, START_NS, Served
 
 
 def _sdk_spans() -> tuple[int, list[Any]]:
@@ -145,7 +76,7 @@ def test_the_official_exporter_sends_spans_that_are_stored_and_priced(
         timeout=10,
     )
     assert exporter.export(spans) is SpanExportResult.SUCCESS
-    exporter.shutdown()
+    exporter.shutdown()  # type: ignore[no-untyped-call]
 
     stored = {span.name: span for span in served.trace(trace_id)}
     assert set(stored) == {"GET /checkout/{cart}", "openai", "render receipt"}

@@ -1,18 +1,32 @@
-"""``POST /v1/traces``: OTLP/HTTP trace ingest as a runtime component.
+"""``POST /v1/traces``, ``/v1/logs`` and ``/v1/metrics``: OTLP/HTTP ingest as a runtime component.
 
-Spans sent by any OpenTelemetry SDK go through the runtime's recorder like the app's own, so
-pricing, rollups, health, ``/metrics`` and the dashboard see them alike. Ingest never waits for
-room: spans the recorder's buffer cannot take are dropped and counted there, and the sender is
-told how many in the answer's ``partial_success``. Decoding runs on a worker thread, so a large
-body never holds up the event loop the host app's requests are served on.
+Spans, log records and metric points sent by any OpenTelemetry SDK go through the runtime's
+recorder like the app's own, so pricing, rollups, health, ``/metrics``, the log search and the
+dashboard see them alike. Ingest never waits for room: what the recorder's buffer cannot take is
+dropped and counted there, and the sender is told how many in the answer's ``partial_success``.
+Decoding runs on a worker thread, so a large body never holds up the event loop the host app's
+requests are served on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from google.protobuf.message import Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTracePartialSuccess,
+    ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 from starlette.concurrency import run_in_threadpool
@@ -20,7 +34,8 @@ from starlette.concurrency import run_in_threadpool
 from watchkeeper.access.keys import ApiKeyAuth, Unauthorized, presented_key
 from watchkeeper.config import Settings
 from watchkeeper.instrumentation.pricing import install_pricing
-from watchkeeper.model.events import Span
+from watchkeeper.model.events import Event
+from watchkeeper.otlp.common import Mapped
 from watchkeeper.otlp.decode import (
     INVALID_ARGUMENT,
     UNAUTHENTICATED,
@@ -33,11 +48,55 @@ from watchkeeper.otlp.decode import (
     encoding_of,
     gunzip,
 )
-from watchkeeper.otlp.mapping import Mapped, map_request
+from watchkeeper.otlp.logs import map_logs
+from watchkeeper.otlp.metrics import map_metrics
+from watchkeeper.otlp.spans import map_spans
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.recording.stats import DropReason
 
-TRACES_PATH = "/v1/traces"
+R = TypeVar("R", bound=Message)
+
+
+@dataclass(frozen=True)
+class Signal(Generic[R]):
+    """One OTLP signal: where it is sent, its request, its mapping and its answer."""
+
+    path: str
+    request: type[R]
+    map: Callable[[R], Mapped[Any]]
+    response: Callable[..., Message]
+    rejected_field: str
+    """The field of the response's ``partial_success`` that counts what was not recorded."""
+    items: str
+    """What the answer's message calls the signal's items."""
+
+
+TRACES = Signal(
+    "/v1/traces",
+    ExportTraceServiceRequest,
+    map_spans,
+    ExportTraceServiceResponse,
+    "rejected_spans",
+    "span(s)",
+)
+LOGS = Signal(
+    "/v1/logs",
+    ExportLogsServiceRequest,
+    map_logs,
+    ExportLogsServiceResponse,
+    "rejected_log_records",
+    "log record(s)",
+)
+METRICS = Signal(
+    "/v1/metrics",
+    ExportMetricsServiceRequest,
+    map_metrics,
+    ExportMetricsServiceResponse,
+    "rejected_data_points",
+    "data point(s)",
+)
+SIGNALS: Sequence[Signal[Any]] = (TRACES, LOGS, METRICS)
+TRACES_PATH = TRACES.path
 
 
 class OtlpComponent:
@@ -50,10 +109,14 @@ class OtlpComponent:
         self.auth = auth
         self.max_body_bytes = max_body_bytes
         self._router = APIRouter()
-        # Out of the OpenAPI document: its bodies are OTLP messages, not JSON schemas.
-        self._router.add_api_route(
-            prefix + TRACES_PATH, self.export_traces, methods=["POST"], include_in_schema=False
-        )
+        for signal in SIGNALS:
+            # Out of the OpenAPI document: its bodies are OTLP messages, not JSON schemas.
+            self._router.add_api_route(
+                prefix + signal.path,
+                self._endpoint(signal),
+                methods=["POST"],
+                include_in_schema=False,
+            )
 
     @classmethod
     def from_settings(cls, recorder: Recorder, settings: Settings, prefix: str) -> OtlpComponent:
@@ -75,7 +138,14 @@ class OtlpComponent:
     async def stop(self) -> None:
         """Nothing of its own runs: what it accepted is the recorder's to flush."""
 
-    async def export_traces(self, request: Request) -> Response:
+    def _endpoint(self, signal: Signal[Any]) -> Callable[[Request], Any]:
+        async def export(request: Request) -> Response:
+            return await self.export(signal, request)
+
+        export.__name__ = f"export_{signal.path.rsplit('/', 1)[-1]}"
+        return export
+
+    async def export(self, signal: Signal[Any], request: Request) -> Response:
         headers = request.headers
         try:
             encoding = encoding_of(headers.get("content-type"))
@@ -88,7 +158,7 @@ class OtlpComponent:
         try:
             gzipped = check_content_encoding(headers.get("content-encoding"))
             body = await self._read(request)
-            answer = await run_in_threadpool(self._ingest, body, encoding, gzipped)
+            answer = await run_in_threadpool(self._ingest, signal, body, encoding, gzipped)
         except BadRequest as error:
             return _error(error.status, INVALID_ARGUMENT, error.message, encoding)
         return Response(encode(answer, encoding), media_type=encoding.value)
@@ -106,43 +176,42 @@ class OtlpComponent:
                 raise BadRequest(413, f"the body is larger than {limit} bytes")
         return bytes(body)
 
-    def _ingest(self, body: bytes, encoding: Encoding, gzipped: bool) -> ExportTraceServiceResponse:
+    def _ingest(
+        self, signal: Signal[Any], body: bytes, encoding: Encoding, gzipped: bool
+    ) -> Message:
         if gzipped:
             body = gunzip(body, self.max_body_bytes)
-        mapped = map_request(decode_request(body, encoding))
-        dropped = self._submit(mapped.spans)
-        return _response(mapped, dropped)
+        mapped = signal.map(decode_request(body, encoding, signal.request))
+        dropped = self._submit(mapped.events)
+        return _answer(signal, mapped, dropped)
 
-    def _submit(self, spans: list[Span]) -> int:
-        """Hand the spans to the recorder; how many it dropped for want of room."""
-        if not spans or not self.recorder.enabled:
+    def _submit(self, events: list[Event]) -> int:
+        """Hand the events to the recorder; how many it dropped for want of room."""
+        if not events or not self.recorder.enabled:
             # Recording is off: accepted and discarded, as every recording call then is.
             return 0
         before = self.recorder.stats().dropped[DropReason.BUFFER_FULL]
         submit = self.recorder.submit
-        for span in spans:
-            submit(span)
+        for event in events:
+            submit(event)
         after = self.recorder.stats().dropped[DropReason.BUFFER_FULL]
         # The app's own requests may drop at the same moment; never report more than were sent.
-        return min(after - before, len(spans))
+        return min(after - before, len(events))
 
 
-def _response(mapped: Mapped, dropped: int) -> ExportTraceServiceResponse:
+def _answer(signal: Signal[Any], mapped: Mapped[Any], dropped: int) -> Message:
     rejected = sum(mapped.rejected.values())
-    if not rejected and not dropped:
-        return ExportTraceServiceResponse()
     reasons = [f"{count} with {reason}" for reason, count in mapped.rejected.most_common()]
-    parts = [f"{rejected} span(s) rejected: {', '.join(reasons)}"] if rejected else []
+    parts = [f"{rejected} {signal.items} rejected: {', '.join(reasons)}"] if rejected else []
     if dropped:
         parts.append(
-            f"{dropped} span(s) dropped: Watchkeeper's buffer is full (retry later, or raise "
-            "WATCHKEEPER_BUFFER_SIZE)"
+            f"{dropped} {signal.items} dropped: Watchkeeper's buffer is full (retry later, or "
+            "raise WATCHKEEPER_BUFFER_SIZE)"
         )
-    return ExportTraceServiceResponse(
-        partial_success=ExportTracePartialSuccess(
-            rejected_spans=rejected + dropped, error_message="; ".join(parts)
-        )
-    )
+    if not parts:
+        return signal.response()
+    partial = {signal.rejected_field: rejected + dropped, "error_message": "; ".join(parts)}
+    return signal.response(partial_success=partial)
 
 
 def _error(status: int, code: int, message: str, encoding: Encoding) -> Response:

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import base64
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 from google.rpc.status_pb2 import Status
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
 )
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -29,6 +31,8 @@ GZIP_WBITS = zlib.MAX_WBITS | 16
 INVALID_ARGUMENT = 3
 """google.rpc.Code for a request that cannot be read; OTLP puts it in the Status body."""
 UNAUTHENTICATED = 16
+
+M = TypeVar("M", bound=Message)
 
 
 class Encoding(StrEnum):
@@ -93,9 +97,9 @@ def gunzip(body: bytes, limit: int) -> bytes:
     return bytes(output)
 
 
-def decode_request(body: bytes, encoding: Encoding) -> ExportTraceServiceRequest:
-    """An ``ExportTraceServiceRequest`` from its protobuf or OTLP JSON encoding."""
-    request = ExportTraceServiceRequest()
+def decode_request(body: bytes, encoding: Encoding, message: type[M]) -> M:
+    """An OTLP export request (``message``) from its protobuf or OTLP JSON encoding."""
+    request = message()
     if encoding is Encoding.PROTOBUF:
         try:
             request.ParseFromString(body)
@@ -109,9 +113,12 @@ def decode_request(body: bytes, encoding: Encoding) -> ExportTraceServiceRequest
     except orjson.JSONDecodeError as error:
         raise BadRequest(400, f"the body is not valid JSON: {error}") from None
     if not isinstance(document, dict):
-        raise BadRequest(400, "the body must be a JSON object (an ExportTraceServiceRequest)")
-    for holder, field, where in _id_fields(document):
-        holder[field] = _hex_to_base64(holder[field], where)
+        raise BadRequest(400, f"the body must be a JSON object (an {request.DESCRIPTOR.name})")
+    for path in _ID_PATHS.get(message, ()):
+        for holder, where in _holders(document, path, ""):
+            for field in _ID_FIELDS:
+                if field in holder:
+                    holder[field] = _hex_to_base64(holder[field], f"{where}.{field}")
     try:
         # Unknown fields are ignored, as OTLP asks of receivers; enums may be names or numbers
         # and 64-bit integers strings or numbers, both of which the JSON mapping reads. Nesting
@@ -123,34 +130,47 @@ def decode_request(body: bytes, encoding: Encoding) -> ExportTraceServiceRequest
 
 
 _ID_FIELDS = ("traceId", "trace_id", "spanId", "span_id", "parentSpanId", "parent_span_id")
+_ID_PATHS: Mapping[type[Message], tuple[tuple[str, ...], ...]] = {
+    ExportTraceServiceRequest: (
+        ("resourceSpans", "scopeSpans", "spans"),
+        ("resourceSpans", "scopeSpans", "spans", "links"),
+    ),
+    ExportLogsServiceRequest: (("resourceLogs", "scopeLogs", "logRecords"),),
+    ExportMetricsServiceRequest: tuple(
+        ("resourceMetrics", "scopeMetrics", "metrics", data, "dataPoints", "exemplars")
+        for data in ("gauge", "sum", "histogram", "exponentialHistogram")
+    ),
+}
+"""Where each request's JSON holds trace and span ids: spans and their links, log records,
+and the exemplars of metric data points.
+
+OTLP JSON writes these ids in hex, where protobuf's JSON mapping expects base64 for bytes;
+every other bytes field (an attribute's ``bytesValue``) stays base64.
+"""
 
 
-def _id_fields(document: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str, str]]:
-    """Every trace and span id in an OTLP JSON document: of its spans and their links.
-
-    OTLP JSON writes these ids in hex, where protobuf's JSON mapping expects base64 for bytes;
-    every other bytes field (an attribute's ``bytesValue``) stays base64.
-    """
-    for r, resource_spans in enumerate(_objects(document, "resourceSpans", "resource_spans")):
-        for s, scope_spans in enumerate(_objects(resource_spans, "scopeSpans", "scope_spans")):
-            for n, span in enumerate(_objects(scope_spans, "spans")):
-                where = f"resourceSpans[{r}].scopeSpans[{s}].spans[{n}]"
-                yield from _ids_of(span, where)
-                for k, link in enumerate(_objects(span, "links")):
-                    yield from _ids_of(link, f"{where}.links[{k}]")
-
-
-def _objects(holder: dict[str, Any], *names: str) -> Iterator[dict[str, Any]]:
-    for name in names:
-        items = holder.get(name)
-        if isinstance(items, list):
-            yield from (item for item in items if isinstance(item, dict))
+def _holders(
+    holder: dict[str, Any], path: tuple[str, ...], where: str
+) -> Iterator[tuple[dict[str, Any], str]]:
+    """The objects at the end of ``path`` (field names in camelCase or snake_case), with where
+    each is in the document."""
+    if not path:
+        yield holder, where
+        return
+    name, rest = path[0], path[1:]
+    here = f"{where}.{name}" if where else name
+    for spelling in dict.fromkeys((name, _snake(name))):
+        value = holder.get(spelling)
+        if isinstance(value, dict):
+            yield from _holders(value, rest, here)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, dict):
+                    yield from _holders(item, rest, f"{here}[{index}]")
 
 
-def _ids_of(holder: dict[str, Any], where: str) -> Iterator[tuple[dict[str, Any], str, str]]:
-    for field in _ID_FIELDS:
-        if field in holder:
-            yield holder, field, f"{where}.{field}"
+def _snake(name: str) -> str:
+    return "".join(f"_{char.lower()}" if char.isupper() else char for char in name)
 
 
 def _hex_to_base64(value: object, where: str) -> str:

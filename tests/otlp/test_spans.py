@@ -11,7 +11,8 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from watchkeeper.model.events import SpanKind, SpanStatus
-from watchkeeper.otlp.mapping import MAX_ATTRIBUTES, MAX_VALUE_CHARS, Mapped, map_request
+from watchkeeper.otlp.common import MAX_ATTRIBUTES, MAX_VALUE_CHARS, Mapped
+from watchkeeper.otlp.spans import map_spans
 
 TRACE = bytes.fromhex("0af7651916cd43dd8448eb211c80319c")
 START = 1_700_000_000_000_000_000
@@ -52,8 +53,8 @@ def _span(
     )
 
 
-def _map(*spans: Span, resource: dict[str, Any] | None = None) -> Mapped:
-    return map_request(
+def _map(*spans: Span, resource: dict[str, Any] | None = None) -> Mapped[Any]:
+    return map_spans(
         ExportTraceServiceRequest(
             resource_spans=[
                 ResourceSpans(
@@ -66,7 +67,7 @@ def _map(*spans: Span, resource: dict[str, Any] | None = None) -> Mapped:
 
 
 def _one(span: Span, resource: dict[str, Any] | None = None) -> Any:
-    [mapped] = _map(span, resource=resource).spans
+    [mapped] = _map(span, resource=resource).events
     return mapped
 
 
@@ -156,7 +157,7 @@ def test_identity_from_span_resource_then_ancestor() -> None:
         _span("root", Span.SPAN_KIND_SERVER, span_id=1, user__id="u", session__id="s"),
         resource={"service.name": "shop", "tenant.id": "acme", "process.pid": 7},
     )
-    by_name = {span.name: span for span in mapped.spans}
+    by_name = {span.name: span for span in mapped.events}
     assert (by_name["root"].user_id, by_name["root"].org_id) == ("u", "acme")
     assert (by_name["child"].user_id, by_name["child"].session_id) == ("u", "s")
     assert (by_name["grandchild"].user_id, by_name["grandchild"].session_id) == ("own-user", "s")
@@ -192,7 +193,7 @@ def test_spans_without_ids_or_start_are_rejected_by_reason() -> None:
     no_start = _span()
     no_start.start_time_unix_nano = 0
     mapped = _map(no_trace, short_id, no_start, _span())
-    assert len(mapped.spans) == 1
+    assert len(mapped.events) == 1
     assert mapped.rejected == {
         "an invalid trace id": 1,
         "an invalid span id": 1,
@@ -201,7 +202,7 @@ def test_spans_without_ids_or_start_are_rejected_by_reason() -> None:
 
 
 def test_attributes_are_bounded() -> None:
-    many = {f"key{number}": number for number in range(200)}
+    many: dict[str, Any] = {f"key{number}": number for number in range(200)}
     mapped = _one(_span(big="x" * 10_000, items=list(range(100)), **many))
     assert len(mapped.attributes) == MAX_ATTRIBUTES
     assert len(mapped.attributes["big"]) == MAX_VALUE_CHARS

@@ -17,49 +17,37 @@ the span, then its resource, then its nearest ancestor in the same request.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from watchkeeper.model.events import Attributes, Span, SpanKind, SpanStatus
+from watchkeeper.otlp.common import (
+    MAX_NAME_CHARS,
+    MAX_VALUE_CHARS,
+    ORG_KEYS,
+    SESSION_KEYS,
+    USER_KEYS,
+    Lookup,
+    Mapped,
+    attributes_of,
+    bounded,
+    clip,
+    identifier,
+    resource_kept,
+    short,
+)
 from watchkeeper.recording.attributes import METHOD, ROUTE, STATUS_CODE
 
 OtelSpan = trace_pb2.Span
 
-MAX_ATTRIBUTES = 64
-MAX_KEY_CHARS = 128
-MAX_VALUE_CHARS = 1_024
-MAX_ARRAY_ITEMS = 32
-MAX_NAME_CHARS = 200
-MAX_IDENTITY_CHARS = 256
 MAX_ANCESTORS = 64
 
-SERVICE_NAME = "service.name"
 OTEL_KIND = "otel.kind"
 OTEL_SCOPE = "otel.scope"
-UNKNOWN_SERVICE = "unknown_service"
-"""What OpenTelemetry SDKs name a service nobody named."""
 
-RESOURCE_KEPT = (
-    SERVICE_NAME,
-    "service.namespace",
-    "service.version",
-    "service.instance.id",
-    "deployment.environment",
-    "deployment.environment.name",
-    "telemetry.sdk.language",
-)
-"""Resource attributes worth keeping on every span; the rest (process, host) repeat per span."""
-
-USER_KEYS = ("enduser.id", "user.id")
-SESSION_KEYS = ("session.id", "gen_ai.conversation.id")
-ORG_KEYS = ("org.id", "organization.id", "tenant.id")
 MODEL_KEYS = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
 """The response's model first: it names the exact version, which prices best."""
 INPUT_TOKEN_KEYS = (
@@ -108,20 +96,11 @@ GEN_AI_OPERATION_KINDS: Mapping[str, SpanKind] = {
 QUEUE_KINDS = (OtelSpan.SPAN_KIND_PRODUCER, OtelSpan.SPAN_KIND_CONSUMER)
 
 
-@dataclass
-class Mapped:
-    """What a request's spans became: Watchkeeper spans, and those refused, by reason."""
-
-    spans: list[Span] = field(default_factory=list)
-    rejected: Counter[str] = field(default_factory=Counter)
-
-
-def map_request(request: ExportTraceServiceRequest) -> Mapped:
-    mapped = Mapped()
+def map_spans(request: ExportTraceServiceRequest) -> Mapped[Span]:
+    mapped: Mapped[Span] = Mapped()
     for resource_spans in request.resource_spans:
         resource = attributes_of(resource_spans.resource.attributes)
-        kept = {key: resource[key] for key in RESOURCE_KEPT if key in resource}
-        kept.setdefault(SERVICE_NAME, UNKNOWN_SERVICE)
+        kept = resource_kept(resource)
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope.name
             for otel_span in scope_spans.spans:
@@ -129,8 +108,8 @@ def map_request(request: ExportTraceServiceRequest) -> Mapped:
                 if problem is not None:
                     mapped.rejected[problem] += 1
                     continue
-                mapped.spans.append(map_span(otel_span, resource, kept, scope))
-    inherit_identity(mapped.spans)
+                mapped.events.append(map_span(otel_span, resource, kept, scope))
+    inherit_identity(mapped.events)
     return mapped
 
 
@@ -172,11 +151,10 @@ def _problem(span: OtelSpan) -> str | None:
 
 def map_span(otel_span: OtelSpan, resource: Attributes, kept: Attributes, scope: str) -> Span:
     attributes = attributes_of(otel_span.attributes)
-    found = _Lookup(attributes, resource)
+    found = Lookup(attributes, resource)
     kind = _kind(otel_span.kind, attributes)
     name, operation = _name(kind, otel_span, found)
     start_ns = otel_span.start_time_unix_nano
-    parent = otel_span.parent_span_id
     span = Span(
         kind=kind,
         name=name,
@@ -184,51 +162,19 @@ def map_span(otel_span: OtelSpan, resource: Attributes, kept: Attributes, scope:
         duration=max(otel_span.end_time_unix_nano - start_ns, 0) / 1e9,
         trace_id=int.from_bytes(otel_span.trace_id, "big"),
         span_id=int.from_bytes(otel_span.span_id, "big"),
-        parent_id=int.from_bytes(parent, "big") if len(parent) == 8 else 0,
+        parent_id=identifier(otel_span.parent_span_id, 8),
         operation=operation,
-        user_id=_short(found.text(USER_KEYS, both=True)),
-        org_id=_short(found.text(ORG_KEYS, both=True)),
-        session_id=_short(found.text(SESSION_KEYS, both=True)),
-        model=_short(found.text(MODEL_KEYS)),
+        user_id=found.identity(USER_KEYS),
+        org_id=found.identity(ORG_KEYS),
+        session_id=found.identity(SESSION_KEYS),
+        model=short(found.text(MODEL_KEYS)),
         input_tokens=found.count(INPUT_TOKEN_KEYS),
         output_tokens=found.count(OUTPUT_TOKEN_KEYS),
     )
     if otel_span.status.code == trace_pb2.Status.STATUS_CODE_ERROR:
         _failed(span, otel_span, attributes)
-    span.attributes = _bounded(_own_attributes(otel_span, found, kept, scope), attributes)
+    span.attributes = bounded(_own_attributes(otel_span, found, kept, scope), attributes)
     return span
-
-
-class _Lookup:
-    """The first present value among several attribute names, the span's before the resource's."""
-
-    def __init__(self, span: Attributes, resource: Attributes) -> None:
-        self.span = span
-        self.resource = resource
-
-    def value(self, keys: Iterable[str], both: bool = False) -> Any:
-        sources = (self.span, self.resource) if both else (self.span,)
-        for source in sources:
-            for key in keys:
-                value = source.get(key)
-                if value is not None and value != "":
-                    return value
-        return None
-
-    def text(self, keys: Iterable[str], both: bool = False) -> str | None:
-        value = self.value(keys, both)
-        return None if value is None else str(value)
-
-    def count(self, keys: Iterable[str]) -> int | None:
-        """A non-negative integer, also from a float or a string (senders differ)."""
-        value = self.value(keys)
-        if isinstance(value, bool) or value is None:
-            return None
-        try:
-            number = int(float(value)) if isinstance(value, str) else int(value)
-        except (TypeError, ValueError, OverflowError):
-            return None
-        return number if number >= 0 else None
 
 
 def _kind(otel_kind: int, attributes: Attributes) -> SpanKind:
@@ -251,24 +197,24 @@ def _kind(otel_kind: int, attributes: Attributes) -> SpanKind:
     return SpanKind.INTERNAL
 
 
-def _name(kind: SpanKind, otel_span: OtelSpan, found: _Lookup) -> tuple[str, str | None]:
+def _name(kind: SpanKind, otel_span: OtelSpan, found: Lookup) -> tuple[str, str | None]:
     """The span's name and operation, following how Watchkeeper names its own spans."""
     otel_name = otel_span.name[:MAX_NAME_CHARS] or "unnamed"
     if kind is SpanKind.INTEGRATION:
-        return _clip(_integration_name(found) or otel_name), otel_name
+        return clip(_integration_name(found) or otel_name), otel_name
     if kind is SpanKind.TOOL:
-        return _clip(found.text(TOOL_NAME_KEYS) or otel_name), None
+        return clip(found.text(TOOL_NAME_KEYS) or otel_name), None
     if kind is SpanKind.AGENT:
-        return _clip(found.text(AGENT_NAME_KEYS) or otel_name), None
+        return clip(found.text(AGENT_NAME_KEYS) or otel_name), None
     if kind is SpanKind.REQUEST:
         method, route = found.text(METHOD_KEYS), found.text(("http.route",))
         if method and route:
             # The app's own request spans are named "GET /items/{id}": one name per route.
-            return _clip(f"{method} {route}"), None
+            return clip(f"{method} {route}"), None
     return otel_name, None
 
 
-def _integration_name(found: _Lookup) -> str | None:
+def _integration_name(found: Lookup) -> str | None:
     provider = found.text(PROVIDER_KEYS)
     if provider:
         lowered = provider.lower()
@@ -292,13 +238,11 @@ def _failed(span: Span, otel_span: OtelSpan, attributes: Attributes) -> None:
             error_type = details.get("exception.type", error_type)
             message = message or str(details.get("exception.message", ""))
             break
-    span.error_type = _clip(str(error_type)) if error_type else None
+    span.error_type = clip(str(error_type)) if error_type else None
     span.error_message = message[:MAX_VALUE_CHARS] or None
 
 
-def _own_attributes(
-    otel_span: OtelSpan, found: _Lookup, kept: Attributes, scope: str
-) -> Attributes:
+def _own_attributes(otel_span: OtelSpan, found: Lookup, kept: Attributes, scope: str) -> Attributes:
     """What Watchkeeper reads itself (request metrics by route), then where the span came from."""
     own: Attributes = {}
     method = found.text(METHOD_KEYS)
@@ -306,60 +250,12 @@ def _own_attributes(
         own[METHOD] = method
     route = found.text(("http.route",))
     if route:
-        own[ROUTE] = _clip(route)
+        own[ROUTE] = clip(route)
     status_code = found.count(STATUS_CODE_KEYS)
     if status_code is not None:
         own[STATUS_CODE] = status_code
     own.update(kept)
     own[OTEL_KIND] = OtelSpan.SpanKind.Name(otel_span.kind).removeprefix("SPAN_KIND_").lower()
     if scope:
-        own[OTEL_SCOPE] = _clip(scope)
+        own[OTEL_SCOPE] = clip(scope)
     return own
-
-
-def _bounded(own: Attributes, attributes: Attributes) -> Attributes:
-    for key, value in attributes.items():
-        if len(own) >= MAX_ATTRIBUTES:
-            break
-        own.setdefault(key, value)
-    return own
-
-
-def attributes_of(pairs: Iterable[KeyValue]) -> Attributes:
-    """OTLP key-values as plain values, keys and strings clipped, at most MAX_ATTRIBUTES."""
-    result: Attributes = {}
-    for pair in pairs:
-        if len(result) >= MAX_ATTRIBUTES:
-            break
-        result[pair.key[:MAX_KEY_CHARS]] = _plain(pair.value, depth=0)
-    return result
-
-
-def _plain(value: AnyValue, depth: int) -> Any:
-    which = value.WhichOneof("value")
-    if which == "string_value":
-        return value.string_value[:MAX_VALUE_CHARS]
-    if which in ("bool_value", "int_value", "double_value"):
-        return getattr(value, which)
-    if which == "bytes_value":
-        return value.bytes_value[: MAX_VALUE_CHARS // 2].hex()
-    if depth >= 1:
-        # Deeper structures are rare and unbounded in shape: kept as short text.
-        return str(value)[:MAX_VALUE_CHARS]
-    if which == "array_value":
-        return [_plain(item, depth + 1) for item in value.array_value.values[:MAX_ARRAY_ITEMS]]
-    if which == "kvlist_value":
-        return {
-            pair.key[:MAX_KEY_CHARS]: _plain(pair.value, depth + 1)
-            for pair in value.kvlist_value.values[:MAX_ARRAY_ITEMS]
-        }
-    return None
-
-
-def _short(value: str | None) -> str | None:
-    """Identity and model names, cut so one odd sender cannot bloat the indexes."""
-    return value[:MAX_IDENTITY_CHARS] if value else None
-
-
-def _clip(text: str) -> str:
-    return text[:MAX_NAME_CHARS]
