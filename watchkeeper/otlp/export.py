@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
-from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from watchkeeper._version import __version__
@@ -88,7 +88,7 @@ class OtlpExporter:
         self._closing = False
         self._abandoned = False
         self._thread: threading.Thread | None = None
-        self._exporter: OTLPSpanExporter | None = None
+        self._exporter: SpanExporter | None = None
         self._cause_logged_at: float | None = None
 
     def after_fork_in_child(self) -> None:
