@@ -1,0 +1,177 @@
+"""Where a collector takes the apps' event frames: a runtime component with socket servers.
+
+Each frame's events go into the collector's recorder as if recorded in its own process, so the
+one pipeline — pricing, redaction, rollups, live windows, health, ``/metrics``, the live feed,
+writing — covers every worker of every app that ships here. A connection over TCP must present
+an ingest key (or an API key) in its hello; a Unix socket is guarded by its folder's permissions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from watchkeeper.config import Address, Settings
+from watchkeeper.model.events import Event
+from watchkeeper.recording.codec import UnreadableEvents, decode_events
+from watchkeeper.recording.frames import (
+    ACK,
+    HEADER,
+    PROTOCOL,
+    READY,
+    SEQUENCE,
+    FrameTooLarge,
+    frame,
+    frame_length,
+)
+from watchkeeper.recording.recorder import Recorder
+from watchkeeper.recording.stats import DropReason
+
+logger = logging.getLogger("watchkeeper")
+
+
+class Refused(Exception):
+    """A hello the collector does not accept; its message goes back to the sender."""
+
+
+class IntakeComponent:
+    name = "intake"
+
+    def __init__(
+        self, recorder: Recorder, addresses: Sequence[Address], keys: Sequence[str]
+    ) -> None:
+        self.recorder = recorder
+        self.addresses = tuple(addresses)
+        self._keys = tuple(key.encode() for key in keys)
+        self._servers: list[asyncio.AbstractServer] = []
+        self.connections = 0
+        self.frames = 0
+        self.idle_since = time.monotonic()
+
+    @classmethod
+    def from_settings(
+        cls, recorder: Recorder, settings: Settings, addresses: Sequence[Address]
+    ) -> IntakeComponent:
+        keys = [key.get_secret_value() for key in (*settings.api_keys, *settings.ingest_keys)]
+        return cls(recorder, addresses, keys)
+
+    def router(self) -> None:
+        return None
+
+    async def start(self) -> None:
+        for address in self.addresses:
+            self._servers.append(await self._listen(address))
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            server.close()
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 5.0)
+        self._servers.clear()
+
+    async def _listen(self, address: Address) -> asyncio.AbstractServer:
+        if address.scheme == "unix":
+            path = Path(str(address.path))
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()  # left by a collector that died: the lock says none runs now
+            server = await asyncio.start_unix_server(
+                lambda reader, writer: self._serve(reader, writer, needs_key=False), path=path
+            )
+            os.chmod(path, 0o600)
+            return server
+        if address.scheme == "tls":
+            raise ValueError(
+                f"WATCHKEEPER_COLLECTOR_LISTEN: {address} — the collector listens on unix: and "
+                "tcp:// addresses; put a TLS terminator in front of a tcp:// one"
+            )
+        return await asyncio.start_server(
+            lambda reader, writer: self._serve(reader, writer, needs_key=True),
+            host=address.host,
+            port=address.port,
+        )
+
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, needs_key: bool
+    ) -> None:
+        self.connections += 1
+        try:
+            try:
+                self._check_hello(await _read_frame(reader), needs_key)
+            except Refused as refused:
+                writer.write(frame(str(refused).encode()))
+                await writer.drain()
+                return
+            writer.write(frame(READY))
+            await writer.drain()
+            while True:
+                payload = await _read_frame(reader)
+                self._take(payload[SEQUENCE.size :])
+                (sequence,) = SEQUENCE.unpack(payload[: SEQUENCE.size])
+                writer.write(frame(ACK.pack(sequence, 0)))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, FrameTooLarge):
+            pass  # the sender left (or spoke no protocol of ours): what it sent is taken
+        finally:
+            self.connections -= 1
+            if not self.connections:
+                self.idle_since = time.monotonic()
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    def _check_hello(self, payload: bytes, needs_key: bool) -> None:
+        try:
+            hello: Any = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            raise Refused("not a Watchkeeper sender") from None
+        if not isinstance(hello, dict) or hello.get("protocol") != PROTOCOL:
+            raise Refused(f"this collector speaks protocol {PROTOCOL}; upgrade the sender")
+        if not needs_key:
+            return
+        key = hello.get("key")
+        candidate = key.encode() if isinstance(key, str) else b""
+        matched = False
+        for known in self._keys:
+            matched |= hmac.compare_digest(candidate, known)
+        if not matched:
+            raise Refused(
+                "an ingest key is required: set WATCHKEEPER_COLLECTOR_KEY to one of the "
+                "collector's WATCHKEEPER_INGEST_KEYS"
+            )
+
+    def _take(self, document: bytes) -> None:
+        self.frames += 1
+        try:
+            batch = decode_events(document)
+        except UnreadableEvents as error:
+            self.recorder.report_internal_error("reading an app's events", error)
+            self.recorder.drop(DropReason.INVALID, 1)
+            return
+        submit = self.recorder.submit
+        events: Sequence[Sequence[Event]] = (
+            batch.spans,
+            batch.logs,
+            batch.metrics,
+            batch.snapshots,
+            batch.validations,
+            batch.session_marks,
+        )
+        for kind in events:
+            for event in kind:
+                submit(event)
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> bytes:
+    header = await reader.readexactly(HEADER.size)
+    return await reader.readexactly(frame_length(header))
