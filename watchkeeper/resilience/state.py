@@ -28,6 +28,10 @@ from watchkeeper.resilience.breaker import (
 from watchkeeper.resilience.policy import BreakerPolicy, FallbackPolicy
 
 
+class Unstorable(TypeError):
+    """An answer a shared backend cannot hold (not JSON): the process's memory keeps it."""
+
+
 @dataclass(frozen=True, slots=True)
 class Cached:
     value: object
@@ -132,6 +136,13 @@ class MemoryState:
     def circuit(self, name: str) -> CircuitView:
         record = self._breakers.get(name)
         return CLOSED_VIEW if record is None else CircuitView(record.state, record.changed_at)
+
+    def breakers(self) -> dict[str, CircuitView]:
+        with self._lock:
+            return {
+                name: CircuitView(record.state, record.changed_at)
+                for name, record in self._breakers.items()
+            }
 
     def force_open(self, name: str, at: float, reason: str) -> Transition | None:
         with self._lock:
