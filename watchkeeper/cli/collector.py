@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from watchkeeper.collector.local import LocalPaths, http_socket_for
-from watchkeeper.collector.process import AlreadyRunning, CollectorPlan, run_collector
+from watchkeeper.collector.lock import AlreadyRunning
+from watchkeeper.collector.process import CollectorPlan, run_collector
 from watchkeeper.config import Address, load_settings, parse_address
 from watchkeeper.runtime.runtime import DEFAULT_PREFIX
 from watchkeeper.storage.factory import store_location

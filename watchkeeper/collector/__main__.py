@@ -1,39 +1,42 @@
 """``python -m watchkeeper.collector``: the local collector an app starts (see ``local.py``).
 
-Reads its assignment — settings, prefix and paths — as JSON on standard input.
+Reads its assignment — settings, prefix and paths — as JSON on standard input, takes the lock
+before importing anything heavy (so apps starting at the same moment see at once that a
+collector is on its way), then runs.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
 
-import orjson
-
-from watchkeeper.collector.process import AlreadyRunning, CollectorPlan, run_collector
-from watchkeeper.config import Address, load_settings
+from watchkeeper.collector.lock import AlreadyRunning, take_lock
 
 LOCAL_IDLE_EXIT_SECONDS = 5.0
 
 
 def main() -> int:
+    assignment = json.loads(sys.stdin.buffer.read())
+    try:
+        lock = take_lock(Path(assignment["lock"]))
+    except AlreadyRunning:
+        return 0  # another worker's collector won the race: it serves everyone
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("watchkeeper").setLevel(logging.INFO)
-    assignment = orjson.loads(sys.stdin.buffer.read())
-    settings = load_settings(**assignment["settings"])
+
+    from watchkeeper.collector.process import CollectorPlan, run_collector  # noqa: PLC0415
+    from watchkeeper.config import Address, load_settings  # noqa: PLC0415
+
     plan = CollectorPlan(
-        settings=settings,
+        settings=load_settings(**assignment["settings"]),
         intake=[Address("unix", path=Path(assignment["intake"]))],
         http_socket=Path(assignment["http"]),
         prefix=assignment["prefix"],
-        lock=Path(assignment["lock"]),
         idle_exit_seconds=LOCAL_IDLE_EXIT_SECONDS,
     )
-    try:
-        run_collector(plan)
-    except AlreadyRunning:
-        return 0  # another worker's collector won the race: it serves everyone
+    run_collector(plan, held_lock=lock)
     return 0
 
 

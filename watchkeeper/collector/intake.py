@@ -53,6 +53,7 @@ class IntakeComponent:
         self.addresses = tuple(addresses)
         self._keys = tuple(key.encode() for key in keys)
         self._servers: list[asyncio.AbstractServer] = []
+        self._writers: set[asyncio.StreamWriter] = set()
         self.connections = 0
         self.frames = 0
         self.idle_since = time.monotonic()
@@ -74,6 +75,9 @@ class IntakeComponent:
     async def stop(self) -> None:
         for server in self._servers:
             server.close()
+        # Senders keep what was not acknowledged and send it to the next collector.
+        for writer in list(self._writers):
+            writer.transport.abort()
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 5.0)
@@ -105,6 +109,7 @@ class IntakeComponent:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, needs_key: bool
     ) -> None:
         self.connections += 1
+        self._writers.add(writer)
         try:
             try:
                 self._check_hello(await _read_frame(reader), needs_key)
@@ -123,6 +128,7 @@ class IntakeComponent:
         except (asyncio.IncompleteReadError, ConnectionError, FrameTooLarge):
             pass  # the sender left (or spoke no protocol of ours): what it sent is taken
         finally:
+            self._writers.discard(writer)
             self.connections -= 1
             if not self.connections:
                 self.idle_since = time.monotonic()

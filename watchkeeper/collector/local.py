@@ -16,7 +16,6 @@ sockets.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import subprocess
@@ -32,6 +31,7 @@ from socket import socket
 import orjson
 
 from watchkeeper.collector.connect import RemoteCollector
+from watchkeeper.collector.lock import held, holder, spawning
 from watchkeeper.config import Address, Settings, settings_document
 
 START_WAIT_SECONDS = 30.0
@@ -45,6 +45,7 @@ class LocalPaths:
     http: Path
     """Where the collector serves Watchkeeper's application to the apps."""
     lock: Path
+    spawn: Path
     log: Path
 
     @classmethod
@@ -65,6 +66,7 @@ class LocalPaths:
             intake=intake,
             http=http_socket_for(intake),
             lock=directory / f"{name}.lock",
+            spawn=directory / f"{name}.spawn",
             log=directory / f"{name}.log",
         )
 
@@ -122,9 +124,18 @@ class LocalCollector:
     def _start(self) -> None:
         if self._child is not None:
             self._child.poll()  # reaps an earlier child that has exited
-        self.paths.intake.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if _held_by_another(self.paths.lock):
-            return  # a collector is starting or running: it will answer
+        with spawning(self.paths.spawn) as ours:
+            # Another worker is starting one: the caller waits for it to answer.
+            if not ours or held(self.paths.lock):
+                return
+            child = self._spawn()
+            # Until the child holds its lock (its first act), the others must not probe it.
+            deadline = time.monotonic() + START_WAIT_SECONDS
+            while holder(self.paths.lock) != child.pid and child.poll() is None:
+                if time.monotonic() > deadline or self._stopping.wait(0.02):
+                    break
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
         log = open(self.paths.log, "ab")  # noqa: SIM115 - the child's output, closed below
         try:
             child = subprocess.Popen(
@@ -151,14 +162,4 @@ class LocalCollector:
             with contextlib.suppress(OSError):
                 stdin.close()
         self._child = child
-
-
-def _held_by_another(lock: Path) -> bool:
-    descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(descriptor)
-    return False
+        return child

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 import uvicorn
 
 from watchkeeper.collector.intake import IntakeComponent
+from watchkeeper.collector.lock import take_lock
 from watchkeeper.config import Address, Settings
 from watchkeeper.instrumentation.pricing import install_pricing
 from watchkeeper.runtime.runtime import DEFAULT_PREFIX, Runtime
@@ -48,13 +48,15 @@ class CollectorPlan:
     """Leave once no app has been connected for this long (the local collector)."""
 
 
-class AlreadyRunning(Exception):
-    """Another collector holds the lock."""
+def run_collector(plan: CollectorPlan, held_lock: int | None = None) -> None:
+    """Run until a signal (or, for the local collector, until no app is left).
 
-
-def run_collector(plan: CollectorPlan) -> None:
-    """Run until a signal (or, for the local collector, until no app is left)."""
-    lock = _take_lock(plan.lock) if plan.lock is not None else None
+    ``held_lock`` is the descriptor of a lock the caller took already; else ``plan.lock`` is
+    taken here (:class:`~watchkeeper.collector.lock.AlreadyRunning` if another holds it).
+    """
+    lock = held_lock
+    if lock is None and plan.lock is not None:
+        lock = take_lock(plan.lock)
     try:
         _leave_the_apps_core()
         asyncio.run(_serve(plan))
@@ -119,17 +121,6 @@ async def _leave_when_idle(
 
 async def _until_signalled() -> None:
     await asyncio.Event().wait()
-
-
-def _take_lock(path: Path) -> int:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(descriptor)
-        raise AlreadyRunning(f"another collector holds {path}") from None
-    return descriptor
 
 
 def _leave_the_apps_core() -> None:

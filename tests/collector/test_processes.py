@@ -1,0 +1,228 @@
+"""Real processes: ``uvicorn --workers 4`` apps, the local collector they start, kill -9."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.collector.support import short_directory
+from tests.support.waiting import wait_until
+from watchkeeper.collector.local import LocalPaths
+from watchkeeper.collector.lock import holder
+from watchkeeper.config import load_settings
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "collector-test-key"
+ROUTE = 'handler="/api/v1/work/{number}"'
+START_SECONDS = 120.0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class App:
+    """``uvicorn --workers N`` serving tests/runtime/served_app.py with the default collector."""
+
+    url: str
+    database: Path
+    paths: LocalPaths
+    process: subprocess.Popen[bytes]
+    environment: dict[str, str] = field(default_factory=dict)
+
+    def collector_pid(self) -> int | None:
+        return holder(self.paths.lock)
+
+
+@contextlib.contextmanager
+def running_app(tmp_path: Path, workers: int = 4, **extra: str) -> Iterator[App]:
+    database = tmp_path / "app.db"
+    directory = short_directory()
+    port = _free_port()
+    environment = {
+        **os.environ,
+        "WATCHKEEPER_COLLECTOR": "auto",
+        "WATCHKEEPER_COLLECTOR_DIRECTORY": str(directory),
+        "WATCHKEEPER_DATABASE_URL": f"sqlite:///{database}",
+        "WATCHKEEPER_API_KEYS": KEY,
+        **extra,
+    }
+    settings = load_settings(database_url=f"sqlite:///{database}", collector_directory=directory)
+    paths = LocalPaths.for_app(settings, "/watchkeeper")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "tests.runtime.served_app:app",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=environment,
+    )
+    app = App(f"http://127.0.0.1:{port}", database, paths, process, environment)
+    try:
+        wait_until(lambda: _answers(app.url), START_SECONDS, "the app to start")
+        yield app
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url + "/livez", timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _requests_counted(metrics: str) -> float:
+    total = 0.0
+    for line in metrics.splitlines():
+        if line.startswith("http_requests_total{") and ROUTE in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def _metrics(url: str) -> str:
+    # A new connection each time, so successive scrapes reach different workers.
+    response = httpx.get(
+        url + "/metrics", headers={"Authorization": f"Bearer {KEY}", "Connection": "close"}
+    )
+    response.raise_for_status()
+    return response.text
+
+
+def _stored_requests(database: Path) -> int:
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM spans WHERE kind = 'request' AND name LIKE 'GET /api/v1/work/%'"
+        ).fetchone()
+    return int(row[0])
+
+
+def _send(url: str, numbers: range) -> None:
+    with httpx.Client(base_url=url, timeout=60, headers={"Connection": "close"}) as client:
+        for number in numbers:
+            assert client.get(f"/api/v1/work/{number}").status_code == 200
+
+
+def test_four_workers_one_collector_one_view_and_every_request_stored(tmp_path: Path) -> None:
+    requests = 400
+    with running_app(tmp_path) as app:
+        threads = [
+            threading.Thread(target=_send, args=(app.url, range(start, requests, 4)))
+            for start in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        collector = app.collector_pid()
+        assert collector is not None  # one collector process, started by a worker
+        # Every worker answers /metrics from the collector: each scrape counts all requests.
+        wait_until(
+            lambda: _requests_counted(_metrics(app.url)) == requests,
+            60,
+            "the collector's /metrics to count every request",
+        )
+        scrapes = [_requests_counted(_metrics(app.url)) for _ in range(8)]
+        assert scrapes == [requests] * 8
+    # The app has stopped: the collector leaves once no worker is connected.
+    wait_until(lambda: app.collector_pid() is None, 60, "the collector to leave with the app")
+    assert _stored_requests(app.database) == requests
+
+
+def test_the_app_keeps_serving_while_its_collector_is_killed_and_comes_back(
+    tmp_path: Path,
+) -> None:
+    answered = 0
+    failures: list[str] = []
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    with running_app(tmp_path, workers=2) as app:
+
+        def load(offset: int) -> None:
+            nonlocal answered
+            number = offset
+            with httpx.Client(base_url=app.url, timeout=60) as client:
+                while not stop.is_set():
+                    try:
+                        status = client.get(f"/api/v1/work/{number}").status_code
+                    except httpx.TransportError as error:
+                        failures.append(repr(error))
+                        continue
+                    if status != 200:
+                        failures.append(str(status))
+                    with lock:
+                        answered += 1
+                    number += 2
+
+        clients = [threading.Thread(target=load, args=(offset,)) for offset in range(2)]
+        for client in clients:
+            client.start()
+        try:
+            wait_until(lambda: answered >= 200, 120, "load before the kill")
+            first = app.collector_pid()
+            assert first is not None
+            os.kill(first, signal.SIGKILL)
+            # Workers notice, start a new collector, and resend what was not acknowledged.
+            wait_until(lambda: app.collector_pid() not in (None, first), 120, "a new collector")
+            after_restart = answered
+            wait_until(lambda: answered >= after_restart + 200, 120, "load after the restart")
+        finally:
+            stop.set()
+            for client in clients:
+                client.join()
+        counted = _requests_counted(_metrics(app.url))
+    wait_until(lambda: app.collector_pid() is None, 60, "the collector to leave with the app")
+    stored = _stored_requests(app.database)
+    assert failures == []
+    # The new collector counts from its start; the store has both collectors' writes. What
+    # the killed one had acknowledged but not written yet (at most one flush interval's
+    # worth) is the only loss a kill -9 can cause.
+    assert 0 < counted <= answered
+    assert stored >= answered - _one_flush_interval_of(answered)
+    assert stored <= answered
+
+
+def _one_flush_interval_of(answered: int) -> int:
+    """A generous bound on a flush interval's requests at this test's rate."""
+    return max(50, answered // 10)
+
+
+def test_the_collectors_log_says_nothing_went_wrong(tmp_path: Path) -> None:
+    with running_app(tmp_path, workers=1) as app:
+        _send(app.url, range(20))
+    wait_until(lambda: app.collector_pid() is None, 60, "the collector to leave with the app")
+    log = app.paths.log.read_text()
+    assert not re.search(r"Traceback|ERROR|CRITICAL", log), log
