@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, get_args, get_origin
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import (
     AliasChoices,
@@ -50,6 +50,9 @@ _POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 # Lower case only: PostgreSQL folds unquoted names, so "Watchkeeper" would not name one schema
 # the same way in search_path and in CREATE SCHEMA; "pg_" names are reserved by PostgreSQL.
 _SCHEMA_NAME = re.compile(r"(?!pg_)[a-z_][a-z0-9_]{0,62}")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+"""An HTTP header name: RFC 9110's token."""
+OTLP_TRACES_PATH = "/v1/traces"
 
 # Request recording's defaults, shared with the code-level options (instrumentation.options,
 # instrumentation.identity) so the two ways of configuring start from the same values.
@@ -232,6 +235,27 @@ class Settings(BaseSettings):
         description="Largest OTLP request body accepted, in bytes, before and after gzip "
         "decompression; larger ones are refused with 413.",
     )
+    otlp_export_endpoint: str | None = Field(
+        None,
+        examples=["http://localhost:4318/v1/traces"],
+        description="Also send every recorded span to this OTLP/HTTP endpoint (Jaeger, Tempo, "
+        "Phoenix, Langfuse, a collector); /v1/traces is added unless the URL ends with it. "
+        "Unset: nothing is exported. Needs the otlp extra.",
+    )
+    otlp_export_headers: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        examples=['{"Authorization": "Bearer <token>"}', "Authorization=Bearer%20<token>"],
+        description="Headers sent with every export (a JSON object, or name=value pairs "
+        "separated by commas as in OTEL_EXPORTER_OTLP_HEADERS); their values are secrets, "
+        "never logged or shown.",
+    )
+    otlp_export_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds one export to WATCHKEEPER_OTLP_EXPORT_ENDPOINT may take, retries "
+        "included, before its spans are counted as lost.",
+    )
     metrics_multiprocess_dir: Path | None = Field(
         None,
         examples=["/tmp/watchkeeper-metrics"],
@@ -400,6 +424,38 @@ class Settings(BaseSettings):
                 ) from None
         return patterns
 
+    @field_validator("otlp_export_endpoint")
+    @classmethod
+    def _export_endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018 - a port that is no number raises here, with its own message
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected an http:// or https:// URL with a host")
+        path = parts.path.rstrip("/")
+        if not path.endswith(OTLP_TRACES_PATH):
+            path += OTLP_TRACES_PATH
+        return urlunsplit(parts._replace(path=path))
+
+    @field_validator("otlp_export_headers", mode="before")
+    @classmethod
+    def _headers_from_pairs(cls, value: object) -> object:
+        # OTEL_EXPORTER_OTLP_HEADERS's own format, so a value can be copied from an SDK's setup.
+        if isinstance(value, str) and not value.lstrip().startswith("{"):
+            return _pairs_from_text(value)
+        return value
+
+    @field_validator("otlp_export_headers")
+    @classmethod
+    def _header_names(cls, headers: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name, value in headers.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not an HTTP header name")
+            if any(character in value.get_secret_value() for character in "\r\n\0"):
+                raise ValueError(f"the value of {name} holds a line break or NUL")
+        return headers
+
     @model_validator(mode="after")
     def _batch_fits_buffer(self) -> Settings:
         if self.batch_size > self.buffer_size:
@@ -445,6 +501,20 @@ def _list_from_text(text: str) -> object:
             f"expected a JSON list or comma-separated values; the JSON is broken ({error.msg} "
             f"at character {error.pos})"
         ) from None
+
+
+def _pairs_from_text(text: str) -> dict[str, str]:
+    """``name=value,name=value``, values percent-decoded, as OpenTelemetry reads headers."""
+    pairs: dict[str, str] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        name, equals, value = item.partition("=")
+        if not equals or not name.strip():
+            # Never the text itself: it holds secrets.
+            raise ValueError("expected a JSON object or name=value pairs separated by commas")
+        pairs[unquote(name.strip())] = unquote(value.strip())
+    return pairs
 
 
 def _object_from_text(text: str) -> object:

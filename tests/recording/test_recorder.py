@@ -44,6 +44,9 @@ def test_full_buffer_drops_and_counts_without_blocking() -> None:
         "spool_full": 0,
         "spool_corrupt": 0,
         "spool_unwritable": 0,
+        "export_queue_full": 0,
+        "export_failed": 0,
+        "export_shutdown": 0,
     }
     recorder.start()
     recorder.stop()

@@ -95,5 +95,8 @@ def test_waiting_batches_are_bounded_and_the_oldest_are_dropped_and_counted() ->
         "spool_full": 0,
         "spool_corrupt": 0,
         "spool_unwritable": 0,
+        "export_queue_full": 0,
+        "export_failed": 0,
+        "export_shutdown": 0,
     }
     assert after.flushed == len(kept)

@@ -1,7 +1,8 @@
-"""OpenTelemetry in: OTLP/HTTP trace ingest at ``/v1/traces`` (protobuf or JSON, gzip).
+"""OpenTelemetry in and out: OTLP/HTTP trace ingest at ``/v1/traces`` (protobuf or JSON, gzip),
+and the export of every recorded span to an OTLP/HTTP endpoint.
 
-Its messages come from ``opentelemetry-proto`` (the ``otlp`` extra), imported only when the
-component is built, so an app without the extra imports nothing of it.
+Their packages (``opentelemetry-proto``, the SDK and its OTLP exporter: the ``otlp`` extra) are
+imported only when the runtime builds them, so an app without the extra imports nothing of them.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from watchkeeper.recording.recorder import Recorder
 
 if TYPE_CHECKING:
     from watchkeeper.otlp.component import OtlpComponent
+    from watchkeeper.otlp.export import OtlpExporter
 
 logger = logging.getLogger("watchkeeper")
 
 REQUIRED_MODULES = ("opentelemetry.proto", "google.rpc.status_pb2")
+EXPORT_MODULES = ("opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http")
 
 
 def otlp_component(recorder: Recorder, settings: Settings, prefix: str) -> OtlpComponent | None:
@@ -38,6 +41,23 @@ def otlp_component(recorder: Recorder, settings: Settings, prefix: str) -> OtlpC
     from watchkeeper.otlp.component import OtlpComponent  # noqa: PLC0415 - the optional extra
 
     return OtlpComponent.from_settings(recorder, settings, prefix)
+
+
+def otlp_exporter(recorder: Recorder, settings: Settings) -> OtlpExporter | None:
+    """The exporter ``WATCHKEEPER_OTLP_EXPORT_ENDPOINT`` asks for, observing the recorder's
+    batches; ``None`` when it is unset. Without the extra, that setting is a start-up error."""
+    if settings.otlp_export_endpoint is None:
+        return None
+    if not all(_installed(name) for name in EXPORT_MODULES):
+        raise ConfigurationError(
+            "WATCHKEEPER_OTLP_EXPORT_ENDPOINT: exporting spans needs the otlp extra; install it "
+            "with pip install 'watchkeeper[otlp]', or unset WATCHKEEPER_OTLP_EXPORT_ENDPOINT."
+        )
+    from watchkeeper.otlp.export import OtlpExporter  # noqa: PLC0415 - the optional extra
+
+    exporter = OtlpExporter(recorder, settings)
+    recorder.observers.append(exporter)
+    return exporter
 
 
 def _installed(module: str) -> bool:

@@ -48,7 +48,8 @@ SDK_LOGGERS = (
 )
 """Where the SDK's exporter logs its failed attempts."""
 THREAD_NAME = "watchkeeper-otlp-export"
-ABANDON_JOIN_SECONDS = 5.0
+ABANDON_JOIN_SECONDS = 1.0
+"""After a shutdown that ends the SDK's wait between retries: time to notice and stop."""
 
 
 class OtlpExporter:

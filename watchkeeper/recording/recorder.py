@@ -283,9 +283,18 @@ class Recorder:
 
     # -- self-monitoring ---------------------------------------------------------------------
 
-    def report_internal_error(self, where: str, error: BaseException) -> None:
-        """For integrations: contain an error raised inside Watchkeeper on the caller's thread."""
-        self._containment.report(where, error, on_caller_thread=True)
+    def report_internal_error(
+        self, where: str, error: BaseException, *, background: bool = False
+    ) -> None:
+        """For integrations: contain an error raised inside Watchkeeper on the caller's thread
+        (or on a ``background`` thread of Watchkeeper's own, where strict mode raises it from
+        the next ``flush``/``stop`` instead)."""
+        self._containment.report(where, error, on_caller_thread=not background)
+
+    def drop(self, reason: DropReason, count: int) -> None:
+        """Count events lost after the recorder handed them on (an exporter's): they are logged,
+        stored and shown with the recorder's own losses."""
+        self._counters.drop(reason, count)
 
     def stats(self) -> StatsSnapshot:
         counters = self._counters

@@ -29,6 +29,12 @@ class DropReason(StrEnum):
     """In a spool file that could not be read back (damaged, truncated, not Watchkeeper's)."""
     SPOOL_UNWRITABLE = "spool_unwritable"
     """Due for the spool while the store was down, but the file could not be written."""
+    EXPORT_QUEUE_FULL = "export_queue_full"
+    """Stored, but not sent to the OTLP export endpoint: its queue was full."""
+    EXPORT_FAILED = "export_failed"
+    """Stored, but the OTLP export endpoint refused them or could not be reached in time."""
+    EXPORT_SHUTDOWN = "export_shutdown"
+    """Stored, but the process stopped before they could be sent to the OTLP export endpoint."""
 
 
 DROPPED_METRIC = "watchkeeper.dropped"
@@ -54,6 +60,11 @@ _EXPLANATIONS = {
     "(raise WATCHKEEPER_SPOOL_MAX_BYTES)",
     DropReason.SPOOL_CORRUPT: "a spool file could not be read back",
     DropReason.SPOOL_UNWRITABLE: "the store was down and the spool could not be written",
+    DropReason.EXPORT_QUEUE_FULL: "stored, but not exported: the OTLP endpoint is slower "
+    "than the app records (its queue holds WATCHKEEPER_BUFFER_SIZE spans)",
+    DropReason.EXPORT_FAILED: "stored, but not exported: the OTLP endpoint refused them or "
+    "did not answer within WATCHKEEPER_OTLP_EXPORT_TIMEOUT",
+    DropReason.EXPORT_SHUTDOWN: "stored, but not exported: the process stopped first",
 }
 
 

@@ -32,7 +32,7 @@ from watchkeeper.health.system import SystemSampler
 from watchkeeper.instrumentation.guest import ROOT_PATHS, Guest, paths_the_host_serves
 from watchkeeper.metrics.endpoint import MetricsComponent
 from watchkeeper.model.store import Store
-from watchkeeper.otlp import otlp_component
+from watchkeeper.otlp import otlp_component, otlp_exporter
 from watchkeeper.recording.default import get_recorder, set_recorder
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.runtime.component import Component
@@ -114,6 +114,8 @@ class Runtime:
             otlp = otlp_component(self.recorder, self.settings, self.prefix)
             if otlp is not None:
                 self.add(otlp)
+        # OTLP export: every recorded span, also to another backend; closed after the last flush.
+        self.exporter = otlp_exporter(self.recorder, self.settings)
         self._started = False
         self._starting = asyncio.Lock()
 
@@ -210,6 +212,8 @@ class Runtime:
                     logger.exception("Watchkeeper's %s did not stop cleanly", component.name)
             # Off the loop: the flush may take seconds, and the server may still be answering.
             await asyncio.to_thread(self.recorder.stop)
+            if self.exporter is not None:
+                await asyncio.to_thread(self.exporter.close)
             self.stores.close()
 
     @asynccontextmanager
