@@ -43,6 +43,9 @@ _ID_SEGMENT = re.compile(
 )
 # Long unbroken runs with digits are keys and tokens; model names have dashes, dots or colons.
 _TOKEN_SEGMENT = re.compile(r"^[A-Za-z0-9_=]{20,}$")
+SPAN_EXTENSION = "watchkeeper.span"
+"""Where a request carries the span recording it, for the transports below the client
+(resilience's writes its attempts and retries onto it)."""
 _patches = Patches("httpx")
 _state: _Outbound | None = None
 
@@ -89,6 +92,7 @@ class _Outbound:
                 f"{request.method} {path_shape(url.path)}",
             )
             span.set_attribute(METHOD, request.method)
+            request.extensions[SPAN_EXTENSION] = span
             length = request.headers.get("content-length")
             if length is not None and length.isdigit():
                 span.set_attribute(REQUEST_SIZE, int(length))

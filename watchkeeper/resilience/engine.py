@@ -89,7 +89,13 @@ class Guard:
     # -- the flow ------------------------------------------------------------------------------
 
     def flow(
-        self, record: CallRecord, key: str | None, idempotent: bool, fallback: bool, once: bool
+        self,
+        record: CallRecord,
+        key: str | None,
+        idempotent: bool,
+        fallback: bool,
+        once: bool,
+        refresh: bool = False,
     ) -> Flow:
         """One call, start to end; ``once``: a with-block's, which cannot be repeated."""
         policy = self.policy
@@ -116,11 +122,7 @@ class Guard:
                     yield from self._fall_back(refusal, record, key if caching else None, fallback)
                 )
             except Exception as error:
-                if (
-                    not refreshed
-                    and self.hooks.refresh is not None
-                    and is_unauthorized(error, policy.refresh_on)
-                ):
+                if refresh and not refreshed and is_unauthorized(error, policy.refresh_on):
                     refreshed = True
                     yield from self._refresh(record, error)
                     continue
@@ -280,8 +282,11 @@ class Guard:
         key: str | None = None,
         idempotent: bool = False,
         fallback: Callable[[], Any] | None = None,
+        refresh: Callable[[], Any] | None = None,
     ) -> R:
-        flow = self.flow(record, key, idempotent, fallback is not None, once=False)
+        """``refresh``: what refreshes credentials for this call, instead of the hook."""
+        refresh = refresh or self.hooks.refresh
+        flow = self.flow(record, key, idempotent, fallback is not None, False, refresh is not None)
         reply: Any = None
         thrown: BaseException | None = None
         while True:
@@ -298,7 +303,7 @@ class Guard:
                 elif code == FALLBACK:
                     reply = fallback() if fallback is not None else None
                 elif code == REFRESH:
-                    reply = self._refresh_now()
+                    reply = self._refresh_now(refresh)
                 else:
                     reply = self.step(step)
             except BaseException as error:
@@ -326,8 +331,7 @@ class Guard:
             return state.keep(self.name, step[1], step[2], self.policy.fallback, _now())
         raise ValueError(f"unknown step {step!r}")
 
-    def _refresh_now(self) -> Any:
-        hook = self.hooks.refresh
+    def _refresh_now(self, hook: Callable[[], Any] | None) -> Any:
         result = hook() if hook is not None else None
         if isinstance(result, Awaitable):
             _close(result)
@@ -344,8 +348,11 @@ class Guard:
         key: str | None = None,
         idempotent: bool = False,
         fallback: Callable[[], Any] | None = None,
+        refresh: Callable[[], Any] | None = None,
     ) -> R:
-        flow = self.flow(record, key, idempotent, fallback is not None, once=False)
+        """``refresh``: what refreshes credentials for this call, instead of the hook."""
+        refresh = refresh or self.hooks.refresh
+        flow = self.flow(record, key, idempotent, fallback is not None, False, refresh is not None)
         reply: Any = None
         thrown: BaseException | None = None
         while True:
@@ -366,8 +373,7 @@ class Guard:
                 elif code == FALLBACK:
                     reply = await _maybe_await(fallback() if fallback is not None else None)
                 elif code == REFRESH:
-                    hook = self.hooks.refresh
-                    reply = await _maybe_await(hook() if hook is not None else None)
+                    reply = await _maybe_await(refresh() if refresh is not None else None)
                 else:
                     reply = await self.step_async(step)
             except BaseException as error:
