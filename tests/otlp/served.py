@@ -87,3 +87,18 @@ class Served:
 
 def _last_hour() -> TimeRange:
     return TimeRange.last(timedelta(hours=1))
+
+
+def otlp_json(signal: str, items: list[dict[str, Any]], scope: str = "manual") -> dict[str, Any]:
+    """An OTLP JSON export request from service ``go-api``: ``signal`` is Spans, Logs or Metrics."""
+    field = {"Spans": "spans", "Logs": "logRecords", "Metrics": "metrics"}[signal]
+    return {
+        f"resource{signal}": [
+            {
+                "resource": {
+                    "attributes": [{"key": "service.name", "value": {"stringValue": "go-api"}}]
+                },
+                f"scope{signal}": [{"scope": {"name": scope}, field: items}],
+            }
+        ]
+    }

@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace import Status as OtelStatus
 
-from tests.otlp.served import API_KEY, INGEST_KEY, LIMIT, START_NS, Served
+from tests.otlp.served import API_KEY, INGEST_KEY, LIMIT, START_NS, Served, otlp_json
 
 
 def _sdk_spans() -> tuple[int, list[Any]]:
@@ -116,19 +116,6 @@ def test_the_official_exporter_sends_spans_that_are_stored_and_priced(
     assert call.duration == pytest.approx((sdk_span.end_time - sdk_span.start_time) / 1e9)
 
 
-def _json_request(trace_hex: str, spans: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "resourceSpans": [
-            {
-                "resource": {
-                    "attributes": [{"key": "service.name", "value": {"stringValue": "go-api"}}]
-                },
-                "scopeSpans": [{"scope": {"name": "manual"}, "spans": spans}],
-            }
-        ]
-    }
-
-
 def _json_span(trace_hex: str, span_hex: str, name: str, **extra: Any) -> dict[str, Any]:
     return {
         "traceId": trace_hex,
@@ -147,8 +134,8 @@ def test_a_hand_written_otlp_json_body_with_hex_ids_is_stored(served: Served) ->
         secrets.token_hex(8),
         "00f067aa0ba902b7",
     )
-    body = _json_request(
-        trace_hex,
+    body = otlp_json(
+        "Spans",
         [
             _json_span(
                 trace_hex,
@@ -196,7 +183,7 @@ def test_a_hand_written_otlp_json_body_with_hex_ids_is_stored(served: Served) ->
 def test_a_gzip_json_body_is_read(served: Served) -> None:
     trace_hex = secrets.token_hex(16)
     body = gzip.compress(
-        json.dumps(_json_request(trace_hex, [_json_span(trace_hex, "1" * 16, "GET")])).encode()
+        json.dumps(otlp_json("Spans", [_json_span(trace_hex, "1" * 16, "GET")])).encode()
     )
     answer = httpx.post(
         served.traces_url,
@@ -227,7 +214,7 @@ def _protobuf_status(answer: httpx.Response) -> Status:
 
 def test_bad_requests_get_a_clear_4xx_and_store_nothing(served: Served) -> None:
     trace_hex = secrets.token_hex(16)
-    good = _json_request(trace_hex, [_json_span(trace_hex, "2" * 16, "kept")])
+    good = otlp_json("Spans", [_json_span(trace_hex, "2" * 16, "kept")])
     assert httpx.post(served.traces_url, json=good, headers={"X-API-Key": INGEST_KEY}).is_success
     before = served.stored()
     assert [span.name for span in before if span.trace_id == trace_hex] == ["kept"]
@@ -244,7 +231,7 @@ def test_bad_requests_get_a_clear_4xx_and_store_nothing(served: Served) -> None:
     assert answer.status_code == 400
     assert "not valid JSON" in answer.json()["message"]
 
-    not_hex = _json_request(trace_hex, [_json_span("zz" * 16, "3" * 16, "bad")])
+    not_hex = otlp_json("Spans", [_json_span("zz" * 16, "3" * 16, "bad")])
     answer = httpx.post(served.traces_url, json=not_hex, headers={"X-API-Key": INGEST_KEY})
     assert answer.status_code == 400
     assert "traceId must be a hex string" in answer.json()["message"]
