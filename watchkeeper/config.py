@@ -221,13 +221,15 @@ class Settings(BaseSettings):
     ingest_keys: list[SecretStr] = Field(
         default_factory=list,
         examples=["ingest-key-one,ingest-key-two"],
-        description="Keys that may only send traces to the OTLP endpoint /v1/traces, never "
-        "read anything (a,b or a JSON list); the API keys may send too.",
+        description="Keys that may only send traces, logs and metrics to the OTLP endpoints "
+        "(/v1/traces, /v1/logs, /v1/metrics), never read anything (a,b or a JSON list); the API "
+        "keys may send too.",
     )
     otlp_ingest: bool = Field(
         True,
-        description="Accept OpenTelemetry traces over OTLP/HTTP at /v1/traces (with a key "
-        "from WATCHKEEPER_API_KEYS or WATCHKEEPER_INGEST_KEYS; needs the otlp extra).",
+        description="Accept OpenTelemetry traces, logs and metrics over OTLP/HTTP at "
+        "/v1/traces, /v1/logs and /v1/metrics (with a key from WATCHKEEPER_API_KEYS or "
+        "WATCHKEEPER_INGEST_KEYS; needs the otlp extra).",
     )
     otlp_max_body_bytes: int = Field(
         16 * 1024 * 1024,

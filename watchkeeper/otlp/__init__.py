@@ -36,7 +36,9 @@ def otlp_component(recorder: Recorder, settings: Settings, prefix: str) -> OtlpC
                 "WATCHKEEPER_INGEST_KEYS: OTLP ingest needs the otlp extra; install it with "
                 "pip install 'watchkeeper[otlp]', or unset WATCHKEEPER_INGEST_KEYS."
             )
-        logger.debug("Watchkeeper: install watchkeeper[otlp] to accept traces at /v1/traces.")
+        logger.debug(
+            "Watchkeeper: install watchkeeper[otlp] to accept OTLP traces, logs and metrics."
+        )
         return None
     from watchkeeper.otlp.component import OtlpComponent  # noqa: PLC0415 - the optional extra
 
