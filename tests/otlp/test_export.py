@@ -195,8 +195,9 @@ def test_a_refusing_endpoint_costs_the_export_only_and_is_told_once_without_secr
     ):
         for attempt in range(1, 4):
             trace_id = sender.plan()
+            refused = attempt * SPANS_PER_PLAN
             wait_until(
-                lambda attempt=attempt: sender.dropped("export_failed") == attempt * SPANS_PER_PLAN,
+                lambda: sender.dropped("export_failed") == refused,  # noqa: B023 - called at once
                 what="the refused spans counted",
             )
             # Recording and storing are untouched.
