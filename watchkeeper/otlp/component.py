@@ -61,7 +61,8 @@ R = TypeVar("R", bound=Message)
 class Signal(Generic[R]):
     """One OTLP signal: where it is sent, its request, its mapping and its answer."""
 
-    path: str
+    name: str
+    """``traces``, ``logs`` or ``metrics``: the last part of its path, ``/v1/<name>``."""
     request: type[R]
     map: Callable[[R], Mapped[Any]]
     response: Callable[..., Message]
@@ -72,7 +73,7 @@ class Signal(Generic[R]):
 
 
 TRACES = Signal(
-    "/v1/traces",
+    "traces",
     ExportTraceServiceRequest,
     map_spans,
     ExportTraceServiceResponse,
@@ -80,7 +81,7 @@ TRACES = Signal(
     "span(s)",
 )
 LOGS = Signal(
-    "/v1/logs",
+    "logs",
     ExportLogsServiceRequest,
     map_logs,
     ExportLogsServiceResponse,
@@ -88,7 +89,7 @@ LOGS = Signal(
     "log record(s)",
 )
 METRICS = Signal(
-    "/v1/metrics",
+    "metrics",
     ExportMetricsServiceRequest,
     map_metrics,
     ExportMetricsServiceResponse,
@@ -96,7 +97,6 @@ METRICS = Signal(
     "data point(s)",
 )
 SIGNALS: Sequence[Signal[Any]] = (TRACES, LOGS, METRICS)
-TRACES_PATH = TRACES.path
 
 
 class OtlpComponent:
@@ -112,9 +112,10 @@ class OtlpComponent:
         for signal in SIGNALS:
             # Out of the OpenAPI document: its bodies are OTLP messages, not JSON schemas.
             self._router.add_api_route(
-                prefix + signal.path,
+                f"{prefix}/v1/{signal.name}",
                 self._endpoint(signal),
                 methods=["POST"],
+                name=f"otlp_{signal.name}",
                 include_in_schema=False,
             )
 
@@ -142,7 +143,6 @@ class OtlpComponent:
         async def export(request: Request) -> Response:
             return await self.export(signal, request)
 
-        export.__name__ = f"export_{signal.path.rsplit('/', 1)[-1]}"
         return export
 
     async def export(self, signal: Signal[Any], request: Request) -> Response:
