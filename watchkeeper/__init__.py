@@ -34,6 +34,23 @@ if TYPE_CHECKING:
     from watchkeeper.model.events import Severity, SpanKind, SpanStatus
     from watchkeeper.recording.default import get_recorder
     from watchkeeper.recording.recorder import Recorder
+    from watchkeeper.resilience.calls import resilient
+    from watchkeeper.resilience.errors import (
+        BulkheadFull,
+        CircuitOpen,
+        RateLimited,
+        ResilienceError,
+    )
+    from watchkeeper.resilience.policy import (
+        BreakerPolicy,
+        BulkheadPolicy,
+        FallbackPolicy,
+        Policy,
+        RateLimitPolicy,
+        RetryPolicy,
+    )
+    from watchkeeper.resilience.registry import get_resilience
+    from watchkeeper.resilience.transport import AsyncResilientTransport, ResilientTransport
     from watchkeeper.runtime.runtime import Runtime, configure
     from watchkeeper.wiring import instrument
 
@@ -70,15 +87,41 @@ _WHERE = {
     "SpanStatus": "watchkeeper.model.events",
     "Recorder": "watchkeeper.recording.recorder",
     "Runtime": "watchkeeper.runtime.runtime",
+    "resilient": "watchkeeper.resilience.calls",
+    "BulkheadFull": "watchkeeper.resilience.errors",
+    "CircuitOpen": "watchkeeper.resilience.errors",
+    "RateLimited": "watchkeeper.resilience.errors",
+    "ResilienceError": "watchkeeper.resilience.errors",
+    "BreakerPolicy": "watchkeeper.resilience.policy",
+    "BulkheadPolicy": "watchkeeper.resilience.policy",
+    "FallbackPolicy": "watchkeeper.resilience.policy",
+    "Policy": "watchkeeper.resilience.policy",
+    "RateLimitPolicy": "watchkeeper.resilience.policy",
+    "RetryPolicy": "watchkeeper.resilience.policy",
+    "get_resilience": "watchkeeper.resilience.registry",
+    "AsyncResilientTransport": "watchkeeper.resilience.transport",
+    "ResilientTransport": "watchkeeper.resilience.transport",
 }
 
 __all__ = [
+    "AsyncResilientTransport",
+    "BreakerPolicy",
+    "BulkheadFull",
+    "BulkheadPolicy",
+    "CircuitOpen",
     "ConfigurationError",
+    "FallbackPolicy",
     "MinimumScore",
     "MonitoredQueue",
     "NotEmpty",
+    "Policy",
+    "RateLimitPolicy",
+    "RateLimited",
     "Recorder",
     "RequiredFields",
+    "ResilienceError",
+    "ResilientTransport",
+    "RetryPolicy",
     "Rule",
     "Runtime",
     "Settings",
@@ -93,6 +136,7 @@ __all__ = [
     "end_session",
     "gauge",
     "get_recorder",
+    "get_resilience",
     "instrument",
     "instrument_anthropic",
     "instrument_httpx",
@@ -102,6 +146,7 @@ __all__ = [
     "monitor",
     "register_validator",
     "report_queue",
+    "resilient",
     "snapshot",
     "start_session",
     "tool",

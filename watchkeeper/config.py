@@ -46,6 +46,7 @@ as typos: the servers Watchkeeper's own test suite runs against."""
 logger = logging.getLogger("watchkeeper")
 
 _SQLITE_URL = re.compile(r"sqlite:///(?P<path>[^?#]+)")
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 # Lower case only: PostgreSQL folds unquoted names, so "Watchkeeper" would not name one schema
 # the same way in search_path and in CREATE SCHEMA; "pg_" names are reserved by PostgreSQL.
@@ -344,6 +345,32 @@ class Settings(BaseSettings):
         description="Model prices overriding genai-prices (JSON object: model -> "
         "{input_per_million, output_per_million} in US dollars).",
     )
+    redis_url: SecretStr | None = Field(
+        None,
+        examples=["redis://cache:6379/0"],
+        description="Redis shared by the app's replicas for resilience's circuit breakers, rate "
+        "limits and cached answers (redis://, rediss:// or unix://; needs the redis extra). "
+        "Unset: each process keeps its own.",
+    )
+    redis_timeout: float = Field(
+        0.1,
+        gt=0,
+        le=10,
+        description="Seconds a Redis call of resilience may take before the process uses its "
+        "own state instead (and checks Redis in the background until it answers).",
+    )
+    resilience_file: Path | None = Field(
+        None,
+        examples=["resilience.toml"],
+        description="TOML or YAML file of per-integration resilience policies (a table per "
+        "integration, and 'defaults').",
+    )
+    resilience_policies: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        examples=['{"openai": {"timeout": 60, "retry": {"attempts": 4}}}'],
+        description="Resilience policies as JSON, merged over WATCHKEEPER_RESILIENCE_FILE "
+        "table by table (integration -> fields it changes).",
+    )
     raise_internal_errors: bool = Field(
         False, description="Re-raise Watchkeeper's own errors (for its test suite), not just log."
     )
@@ -387,6 +414,13 @@ class Settings(BaseSettings):
             "expected sqlite:///relative/path.db, sqlite:////absolute/path.db or "
             f"postgresql://user@host:5432/db, got one starting with {scheme!r}"
         )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(_REDIS_SCHEMES):
+            raise ValueError("expected redis://host:6379/0, rediss://… or unix:///path.sock")
+        return value
 
     @field_validator("database_schema")
     @classmethod

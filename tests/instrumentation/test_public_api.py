@@ -30,7 +30,10 @@ def test_the_public_names_are_the_documented_ones() -> None:
         "report_queue", "get_recorder", "configure", "Recorder", "Runtime", "Settings",
         "load_settings", "ConfigurationError", "SpanKind", "SpanStatus", "Severity", "__version__",
         "instrument_httpx", "instrument_openai", "instrument_anthropic", "MinimumScore",
-        "RequiredFields", "NotEmpty", "UsesContext", "Rule",
+        "RequiredFields", "NotEmpty", "UsesContext", "Rule", "resilient", "get_resilience",
+        "Policy", "RetryPolicy", "BreakerPolicy", "RateLimitPolicy", "BulkheadPolicy",
+        "FallbackPolicy", "ResilienceError", "CircuitOpen", "RateLimited", "BulkheadFull",
+        "ResilientTransport", "AsyncResilientTransport",
     }  # fmt: skip
     assert set(watchkeeper.__all__) == expected
     assert set(dir(watchkeeper)) >= expected

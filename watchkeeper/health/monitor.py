@@ -7,6 +7,7 @@ results and system sample), so the endpoints stay fast and truthful while depend
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -42,6 +43,8 @@ class HealthMonitor:
     thresholds: ThresholdBook = field(init=False)
     drops: DropWatch = field(init=False, default_factory=DropWatch)
     process_started_at: float = field(init=False)
+    sections: dict[str, Callable[[], JsonValue]] = field(init=False, default_factory=dict)
+    """More of the configuration, by name (resilience's policies), shown after the settings."""
 
     def __post_init__(self) -> None:
         self.thresholds = ThresholdBook.from_settings(self.settings)
@@ -151,7 +154,10 @@ class HealthMonitor:
         )
 
     def configuration(self) -> dict[str, JsonValue]:
-        return redact_settings(self.settings)
+        document = redact_settings(self.settings)
+        for name, section in self.sections.items():
+            document[name] = section()
+        return document
 
     def _system_checks(self, now: datetime) -> dict[str, list[Check]]:
         checks: dict[str, list[Check]] = {

@@ -44,6 +44,12 @@ class Families:
     validation_failures: Counter
     label_overflow: Counter
     rejected_points: Counter
+    retries: Counter
+    resilience_rejections: Counter
+    fallbacks: Counter
+    credential_refreshes: Counter
+    circuit_state: Gauge
+    circuit_transitions: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Families:
@@ -188,5 +194,45 @@ class Families:
                 "watchkeeper_metrics_rejected_points_total",
                 "Metric points not exported, by reason.",
                 "reason",
+            ),
+            retries=counter(
+                "watchkeeper_retries_total",
+                "Attempts of integration calls made again, by integration and reason.",
+                "integration",
+                "reason",
+            ),
+            resilience_rejections=counter(
+                "watchkeeper_resilience_rejections_total",
+                "Integration calls refused without calling the service (circuit_open, "
+                "rate_limited, bulkhead_full).",
+                "integration",
+                "reason",
+            ),
+            fallbacks=counter(
+                "watchkeeper_fallbacks_total",
+                "Integration calls answered by a fallback (cache, function, integration:…).",
+                "integration",
+                "kind",
+            ),
+            credential_refreshes=counter(
+                "watchkeeper_credential_refreshes_total",
+                "Credentials refreshed after an unauthorised answer, by outcome.",
+                "integration",
+                "outcome",
+            ),
+            # With Redis every replica sees one breaker: the latest transition is its state.
+            circuit_state=Gauge(
+                "watchkeeper_circuit_state",
+                "Circuit breaker state as of its latest transition: 0 closed, 1 half-open, 2 open.",
+                ("integration",),
+                registry=registry,
+                multiprocess_mode="mostrecent",
+            ),
+            circuit_transitions=counter(
+                "watchkeeper_circuit_transitions_total",
+                "Circuit breaker transitions, by integration and states left and entered.",
+                "integration",
+                "from",
+                "to",
             ),
         )

@@ -23,6 +23,7 @@ REQUEST_SIZE_ATTRIBUTE = attributes.REQUEST_SIZE
 RESPONSE_SIZE_ATTRIBUTE = attributes.RESPONSE_SIZE
 
 QUEUE_PREFIX = "queue."
+CIRCUIT_METRIC = attributes.CIRCUIT_METRIC
 SYSTEM_PREFIX = "system."
 MAX_NAMED_METRICS = 200
 
@@ -106,6 +107,37 @@ class BatchMetrics:
         operation = self._label("watchkeeper_integration", "operation", span.operation)
         self.families.integration_calls.labels(integration, operation, span.status.value).inc()
         self.families.integration_duration.labels(integration, operation).observe(span.duration)
+        found = span.attributes
+        if found is not None and attributes.RESILIENCE_ATTEMPTS in found:
+            self._resilience(integration, found)
+
+    def _resilience(self, integration: str, found: dict[str, object]) -> None:
+        """What resilience did during the call, as its span's attributes say."""
+        families = self.families
+        retries = found.get(attributes.RESILIENCE_RETRIES)
+        if isinstance(retries, list):
+            for retry in retries:
+                reason = retry.get("reason") if isinstance(retry, dict) else None
+                label = self._label("watchkeeper_retries", "reason", _text(reason))
+                families.retries.labels(integration, label).inc()
+        for key, family, metric, label in (
+            (
+                attributes.RESILIENCE_REJECTED,
+                families.resilience_rejections,
+                "watchkeeper_resilience_rejections",
+                "reason",
+            ),
+            (attributes.RESILIENCE_FALLBACK, families.fallbacks, "watchkeeper_fallbacks", "kind"),
+            (
+                attributes.RESILIENCE_REFRESHED,
+                families.credential_refreshes,
+                "watchkeeper_credential_refreshes",
+                "outcome",
+            ),
+        ):
+            value = found.get(key)
+            if value is not None:
+                family.labels(integration, self._label(metric, label, _text(value))).inc()
 
     def _llm(self, span: Span) -> None:
         families = self.families
@@ -121,7 +153,9 @@ class BatchMetrics:
 
     def _point(self, point: MetricPoint) -> None:
         name = point.name
-        if name.startswith(QUEUE_PREFIX):
+        if name == CIRCUIT_METRIC:
+            self._circuit(point)
+        elif name.startswith(QUEUE_PREFIX):
             self._queue_point(point)
         elif name.startswith(SYSTEM_PREFIX):
             self._system.record(
@@ -139,6 +173,17 @@ class BatchMetrics:
                 point.attributes,
                 f"Business metric {name!r} recorded by the application.",
             )
+
+    def _circuit(self, point: MetricPoint) -> None:
+        found = point.attributes or {}
+        integration = self._label(
+            "watchkeeper_circuit", "integration", _text(found.get("integration"))
+        )
+        families = self.families
+        families.circuit_state.labels(integration).set(point.value)
+        families.circuit_transitions.labels(
+            integration, _text(found.get("from")) or "unknown", _text(found.get("to")) or "unknown"
+        ).inc()
 
     def _queue_point(self, point: MetricPoint) -> None:
         # `queue.<name>.<figure>`; a queue's own name may contain dots.

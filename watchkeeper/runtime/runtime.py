@@ -35,6 +35,7 @@ from watchkeeper.model.store import Store
 from watchkeeper.otlp import otlp_component, otlp_exporter
 from watchkeeper.recording.default import get_recorder, set_recorder
 from watchkeeper.recording.recorder import Recorder
+from watchkeeper.resilience.component import ResilienceComponent
 from watchkeeper.runtime.component import Component
 from watchkeeper.storage.handle import StoreHandle
 
@@ -75,10 +76,31 @@ class Runtime:
         self.prefix = "" if standalone else prefix.rstrip("/")
         self.standalone = standalone
         self.components: list[Component] = []
+        probes = probes or ProbeRegistry()
+        # Resilience guards the app's own calls: `watchkeeper serve` makes none.
+        self.resilience: ResilienceComponent | None = None
+        if not standalone:
+            serves_api = serve and (self.settings.api_keys or self.settings.open_access)
+            self.resilience = ResilienceComponent(
+                self.settings,
+                self.recorder,
+                probes,
+                ApiKeyAuth.from_settings(self.settings) if serves_api else None,
+                self.prefix + API_PREFIX,
+            )
         self.health = HealthComponent(
-            self.recorder, self.settings, probes, sampler, circuits, version, self.prefix
+            self.recorder,
+            self.settings,
+            probes,
+            sampler,
+            circuits or self.resilience,
+            version,
+            self.prefix,
         )
         self.add(self.health)
+        if self.resilience is not None:
+            self.health.monitor.sections["resilience"] = self.resilience.configuration
+            self.add(self.resilience)
         self.api: ApiComponent | None = None
         self.metrics: MetricsComponent | None = None
         # Standalone, the API and dashboard are the point: without a key it refuses to start.
@@ -90,6 +112,8 @@ class Runtime:
             self.api = ApiComponent(context, auth, self.prefix, poll_store=standalone)
             self.metrics = MetricsComponent(self.recorder, self.settings)
             self.add(self.api)
+            if self.resilience is not None:
+                self.resilience.publish = self.api.hub.publish
             self.add(DashboardComponent(self.prefix))
             self.add(self.metrics)
         elif serve and not self.settings.protect_metrics:
