@@ -237,12 +237,71 @@
     ], rows, "No integration was called in the last five minutes"));
   }
   async function integrationPage(name) {
-    const [series, failures] = await Promise.all([get("series", ranged({ kind: "integration", name, step: stepSeconds() === 60 ? "m" : "h" })), get("spans", ranged({ kind: "integration", name, status: "error", limit: 50 }))]);
+    const [series, failures, resilience, moves] = await Promise.all([
+      get("series", ranged({ kind: "integration", name, step: stepSeconds() === 60 ? "m" : "h" })),
+      get("spans", ranged({ kind: "integration", name, status: "error", limit: 50 })),
+      // A server that only reads the store (watchkeeper serve) guards no calls: no policies.
+      get("resilience").catch((error) => { if (error instanceof Superseded) throw error; return null; }),
+      get("metrics/resilience.circuit", ranged({ limit: 10000 })),
+    ]);
+    const guarded = resilience ? resilience.integrations.find((item) => item.name === name) : undefined;
+    const transitions = moves.filter((point) => point.attributes && point.attributes.integration === name);
     show(el("h2", {}, "Integration ", el("span", {}, name)),
       el("div", { class: "charts" },
         chart("Latency", series, [{ label: "p50", value: (p) => p.p50, format: ms }, { label: "p95", value: (p) => p.p95, format: ms, color: "--warn" }], "seconds"),
         chart("Calls and errors", series, [{ label: "calls", value: (p) => p.count, format: (v) => count(Math.round(v)) }, { label: "errors", value: (p) => p.errors, format: (v) => count(Math.round(v)), color: "--fail" }], "count")),
+      ...resilienceSection(guarded, transitions),
       el("h3", {}, "Recent failures"), spanTable(failures.items, "No failures in this range"));
+  }
+
+  // ---- resilience: the breaker's timeline and the effective policy -------------------------------
+  const RANGE_SECONDS = { "15m": 900, "1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800, "30d": 2592000 };
+  const CIRCUIT_STATUS = { closed: "pass", half_open: "warn", open: "fail" };
+  const circuitName = (value) => String(value || "closed").replace("_", "-");
+  const circuitBadge = (value) => el("span", { class: "badge " + (CIRCUIT_STATUS[value] || "unknown") }, circuitName(value));
+  function breakerTimeline(transitions, current) {
+    const end = Date.now() / 1000, start = end - (RANGE_SECONDS[state.range] || 3600);
+    const moves = transitions.map((point) => ({ at: new Date(point.time).getTime() / 1000, from: point.attributes.from, to: point.attributes.to })).filter((move) => isNumber(move.at)).sort((a, b) => a.at - b.at);
+    // Before the first transition in range the breaker was in the state that transition left.
+    let status = moves.length ? moves[0].from : current || "closed", from = start;
+    const segments = [];
+    for (const move of moves) {
+      if (move.at > from) segments.push({ status, from, to: Math.min(move.at, end) });
+      status = move.to; from = Math.max(move.at, start);
+    }
+    segments.push({ status, from, to: end });
+    const bar = el("div", { class: "breaker", role: "img", "aria-label": "breaker states over the range" },
+      segments.filter((segment) => segment.to > segment.from).map((segment) => {
+        const span = el("span", {
+          class: "segment " + (CIRCUIT_STATUS[segment.status] || "unknown"),
+          title: circuitName(segment.status) + " from " + new Date(segment.from * 1000).toLocaleString() + " to " + new Date(segment.to * 1000).toLocaleString(),
+        });
+        // Through the style object: the page's policy refuses inline style attributes.
+        span.style.flexGrow = String(segment.to - segment.from);
+        span.dataset.state = segment.status;
+        return span;
+      }));
+    return el("div", { class: "card" }, el("div", { class: "title" }, "Circuit breaker over the range"), bar,
+      el("div", { class: "legend muted" }, ["closed", "half_open", "open"].map((name) => el("span", {}, circuitBadge(name), " "))));
+  }
+  function resilienceSection(guarded, transitions) {
+    if (!guarded && !transitions.length) return [];
+    const nodes = [el("h3", {}, "Resilience", guarded ? el("span", {}, " · circuit ", circuitBadge(guarded.circuit)) : "")];
+    nodes.push(breakerTimeline(transitions, guarded && guarded.circuit));
+    nodes.push(table([
+      { title: "When", value: (point) => when(point.time) },
+      { title: "From", value: (point) => circuitName(point.attributes.from) },
+      { title: "To", value: (point) => circuitBadge(point.attributes.to) },
+      { title: "Why", value: (point) => text(point.attributes.reason) },
+    ], transitions.slice().reverse(), "The breaker did not change state in this range"));
+    if (guarded) {
+      const rows = Object.entries(guarded.policy).map(([part, value]) => ({ part, value }));
+      nodes.push(el("h3", {}, "Effective policy"), table([
+        { title: "Part", value: (row) => row.part.replace("_", " ") },
+        { title: "Setting", value: (row) => plain(row.value) },
+      ], rows));
+    }
+    return nodes;
   }
   function spanTable(spans, empty) {
     return table([
@@ -528,6 +587,11 @@
       } else if (message.type === "figures") {
         // The message's figures are for the last five minutes; the page shows the chosen range.
         refreshOverview().catch(() => {});
+      } else if (message.type === "resilience") {
+        // A breaker moved: the integration page it belongs to draws its timeline again.
+        const moved = message.events.filter((item) => item.event === "circuit").map((item) => item.integration);
+        const page = decodeURIComponent((location.hash.match(/^#\/integrations\/([^?]+)/) || [])[1] || "");
+        if (page && moved.includes(page)) route();
       } else if (message.type === "health") {
         state.health = message.integrations.map((item) => ({ name: item.name, status: item.status }));
         const chips = document.getElementById("health");
