@@ -12,6 +12,13 @@ import pytest
 POSTGRES_URL_VARIABLE = "WATCHKEEPER_TEST_POSTGRES_URL"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Apps under test aggregate in their own process unless a test says otherwise: each test
+    owns its store, and a collector per test would outlive it. tests/collector tests the
+    default, a local collector process per app."""
+    os.environ.setdefault("WATCHKEEPER_COLLECTOR", "off")
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """The PostgreSQL server to test against; tests needing it skip when none is named.

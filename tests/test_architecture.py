@@ -18,6 +18,7 @@ OTHER_LAYERS = (
     "watchkeeper.api",
     "watchkeeper.otlp",
     "watchkeeper.resilience",
+    "watchkeeper.collector",
     "watchkeeper.dashboard",
     "watchkeeper.runtime",
     "watchkeeper.wiring",
@@ -29,6 +30,7 @@ ASSEMBLY = ("watchkeeper.runtime", "watchkeeper.wiring", "watchkeeper.cli", "wat
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "model": OTHER_LAYERS,
     "recording": (
+        "watchkeeper.collector",
         "watchkeeper.storage",
         "watchkeeper.instrumentation",
         "watchkeeper.health",
@@ -87,6 +89,18 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "watchkeeper.api",
         "watchkeeper.dashboard",
         *ASSEMBLY,
+    ),
+    # The collector's process assembles a runtime; the rest of it is the app's side.
+    "collector": (
+        "watchkeeper.storage",
+        "watchkeeper.health",
+        "watchkeeper.metrics",
+        "watchkeeper.api",
+        "watchkeeper.dashboard",
+        "watchkeeper.otlp",
+        "watchkeeper.cli",
+        "watchkeeper.demo",
+        "watchkeeper.wiring",
     ),
     # Resilience guards the app's calls: it records them, but never reads the store.
     "resilience": (

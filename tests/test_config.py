@@ -209,9 +209,29 @@ def test_a_secret_is_never_shown_in_an_error(clean_environment: pytest.MonkeyPat
     assert str(raised.value).count("(given (secret))") == 2
 
 
+_ADDRESS_LISTS = {"collector_listen"}
+"""Lists whose items must be addresses: read like the others, tested with addresses below."""
 _LIST_SETTINGS = [
-    name for name, field in Settings.model_fields.items() if get_origin(field.annotation) is list
+    name
+    for name, field in Settings.model_fields.items()
+    if get_origin(field.annotation) is list and name not in _ADDRESS_LISTS
 ]
+
+
+def test_collector_addresses_are_listed_like_other_lists_and_checked(
+    clean_environment: pytest.MonkeyPatch,
+) -> None:
+    clean_environment.setenv(
+        "WATCHKEEPER_COLLECTOR_LISTEN", "unix:/run/wk.sock, tcp://0.0.0.0:4319"
+    )
+    assert load_settings().collector_listen == ["unix:/run/wk.sock", "tcp://0.0.0.0:4319"]
+    clean_environment.setenv("WATCHKEEPER_COLLECTOR_LISTEN", "http://example.com")
+    with pytest.raises(ConfigurationError, match="WATCHKEEPER_COLLECTOR_LISTEN: expected unix:"):
+        load_settings()
+    clean_environment.delenv("WATCHKEEPER_COLLECTOR_LISTEN")
+    clean_environment.setenv("WATCHKEEPER_COLLECTOR", "tcp://collector")
+    with pytest.raises(ConfigurationError, match="WATCHKEEPER_COLLECTOR: expected"):
+        load_settings()
 
 
 def test_the_list_settings_are_the_expected_ones() -> None:

@@ -19,9 +19,10 @@ import os
 import re
 import socket
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import (
@@ -66,6 +67,63 @@ DEFAULT_SESSION_HEADER = "X-Session-ID"
 
 class ConfigurationError(ValueError):
     """A setting is missing or has a value Watchkeeper cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """Where a collector takes events: a Unix socket, or a TCP port (with TLS for ``tls``)."""
+
+    scheme: Literal["unix", "tcp", "tls"]
+    path: Path | None = None
+    host: str = ""
+    port: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"unix:{self.path}"
+            if self.scheme == "unix"
+            else f"{self.scheme}://{self.host}:{self.port}"
+        )
+
+
+def parse_address(text: str) -> Address:
+    """``unix:PATH``, ``tcp://HOST:PORT`` or ``tls://HOST:PORT``, or a ValueError saying so."""
+    if text.startswith("unix:"):
+        path = text.removeprefix("unix:").removeprefix("//")
+        if not path:
+            raise ValueError("a unix: address needs a socket path, as in unix:/run/wk.sock")
+        return Address("unix", path=Path(path))
+    parts = urlsplit(text)
+    if parts.scheme in ("tcp", "tls") and parts.hostname:
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if port is not None and not parts.path.strip("/"):
+            return Address(parts.scheme, host=parts.hostname, port=port)  # type: ignore[arg-type]
+    raise ValueError(
+        f"expected unix:/path/to.sock, tcp://host:port or tls://host:port, got {text!r}"
+    )
+
+
+def settings_document(settings: Settings) -> dict[str, Any]:
+    """The settings as plain JSON values, secrets included: for handing them to a process
+    Watchkeeper starts (over a pipe, never on its command line or in a log)."""
+    return {name: _plain(value) for name, value in settings.model_dump().items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _default_instance() -> str:
@@ -374,6 +432,34 @@ class Settings(BaseSettings):
     raise_internal_errors: bool = Field(
         False, description="Re-raise Watchkeeper's own errors (for its test suite), not just log."
     )
+    collector: str = Field(
+        "auto",
+        examples=["auto", "off", "unix:/run/watchkeeper/collector.sock", "tcp://collector:4319"],
+        description="Where an instrumented app ships its events: auto starts (or joins) one "
+        "local collector process per host and app; off aggregates and writes in the app's own "
+        "process; unix:PATH, tcp://HOST:PORT or tls://HOST:PORT name a running collector.",
+    )
+    collector_key: SecretStr | None = Field(
+        None,
+        description="Ingest key an app presents to a collector across a network (one of the "
+        "collector's WATCHKEEPER_INGEST_KEYS or WATCHKEEPER_API_KEYS).",
+    )
+    collector_listen: list[str] = Field(
+        default_factory=list,
+        examples=["unix:/run/watchkeeper/collector.sock,tcp://0.0.0.0:4319"],
+        description="Addresses `watchkeeper collector` and `watchkeeper serve` take apps' events "
+        "on (unix:PATH, tcp://HOST:PORT); TCP senders must present a key.",
+    )
+    collector_directory: Path | None = Field(
+        None,
+        description="Where the local collector keeps its sockets and lock (default: a private "
+        "folder in the system's temporary directory).",
+    )
+    gc_freeze: bool = Field(
+        True,
+        description="Move the objects alive once the app has started out of the garbage "
+        "collector's reach (gc.freeze), so collections stop walking the start-up heap.",
+    )
 
     @field_validator("*", mode="before")
     @classmethod
@@ -414,6 +500,21 @@ class Settings(BaseSettings):
             "expected sqlite:///relative/path.db, sqlite:////absolute/path.db or "
             f"postgresql://user@host:5432/db, got one starting with {scheme!r}"
         )
+
+    @field_validator("collector")
+    @classmethod
+    def _collector_address(cls, value: str) -> str:
+        if value in ("auto", "off"):
+            return value
+        parse_address(value)
+        return value
+
+    @field_validator("collector_listen")
+    @classmethod
+    def _listen_addresses(cls, values: list[str]) -> list[str]:
+        for value in values:
+            parse_address(value)
+        return values
 
     @field_validator("redis_url")
     @classmethod

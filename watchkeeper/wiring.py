@@ -36,7 +36,9 @@ def instrument(
     if not isinstance(app, FastAPI):
         raise TypeError(f"watchkeeper.instrument() needs a FastAPI application, got {app!r}")
     # Health documents give the app's version, as the service they describe is the app.
-    runtime = Runtime(settings, recorder=recorder, prefix=prefix, serve=serve, version=app.version)
+    runtime = Runtime(
+        settings, recorder=recorder, prefix=prefix, serve=serve, version=app.version, ship=True
+    )
     set_recorder(runtime.recorder)
     app.add_middleware(
         WatchkeeperMiddleware,

@@ -124,7 +124,7 @@ def _metrics(url: str) -> str:
 def _stored_requests(database: Path) -> int:
     with contextlib.closing(sqlite3.connect(database)) as connection:
         row = connection.execute(
-            "SELECT count(*) FROM spans WHERE kind = 'request' AND name LIKE 'GET /api/v1/work/%'"
+            "SELECT count(*) FROM wk_spans WHERE kind = 'request' AND name LIKE 'GET /api/v1/work/%'"
         ).fetchone()
     return int(row[0])
 

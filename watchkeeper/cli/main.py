@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from watchkeeper.cli import demo, migrate, retention, serve, status, version
+from watchkeeper.cli import collector, demo, migrate, retention, serve, status, version
 from watchkeeper.cli.advice import EXIT_PROBLEM
 from watchkeeper.config import ConfigurationError
 from watchkeeper.model.errors import StoreUnavailable
@@ -26,6 +26,7 @@ app.command("migrate")(migrate.command)
 app.command("retention")(retention.command)
 app.command("status")(status.command)
 app.command("serve")(serve.command)
+app.command("collector")(collector.command)
 
 
 def run() -> None:

@@ -71,6 +71,7 @@ class IntakeComponent:
     async def start(self) -> None:
         for address in self.addresses:
             self._servers.append(await self._listen(address))
+        self.idle_since = time.monotonic()
 
     async def stop(self) -> None:
         for server in self._servers:

@@ -34,8 +34,9 @@ from watchkeeper.collector.connect import RemoteCollector
 from watchkeeper.collector.lock import held, holder, spawning
 from watchkeeper.config import Address, Settings, settings_document
 
-START_WAIT_SECONDS = 30.0
-"""How long a worker waits for the collector it started to answer (imports, store, migrations)."""
+START_WAIT_SECONDS = 120.0
+"""How long a worker waits for a collector that is starting (imports, store, migrations) to
+answer; a loaded machine can take tens of seconds. The app does not wait: its events do."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +109,16 @@ class LocalCollector:
             connection = self._remote.connect()
             if connection is not None:
                 return connection
-            child = self._child
-            if child is not None and child.poll() not in (None, 0):
-                return None  # it failed: its log says why; the recorder falls back
+            if holder(self.paths.lock) is None and not self._spawn_in_progress():
+                return None  # none is running or coming: its log says why; the app falls back
             # Polling a socket being set up, on the shipping thread: the app does not wait.
             self._stopping.wait(0.1)
         return None
+
+    def _spawn_in_progress(self) -> bool:
+        """Whether a collector was just started (by us) and has not taken its lock yet."""
+        child = self._child
+        return child is not None and child.poll() is None
 
     def before_fallback(self) -> None:
         self._remote.before_fallback()

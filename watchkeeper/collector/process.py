@@ -32,6 +32,8 @@ from watchkeeper.runtime.runtime import DEFAULT_PREFIX, Runtime
 logger = logging.getLogger("watchkeeper")
 
 IDLE_CHECK_SECONDS = 1.0
+FIRST_CONNECTION_GRACE_SECONDS = 60.0
+"""How long a new collector waits for its first app: the one that started it may be slow."""
 NICENESS = 5
 
 
@@ -110,10 +112,13 @@ def _server_config(runtime: Runtime, **where: object) -> uvicorn.Config:
 async def _leave_when_idle(
     intake: IntakeComponent, servers: Sequence[uvicorn.Server], idle_seconds: float
 ) -> None:
+    patience = max(idle_seconds, FIRST_CONNECTION_GRACE_SECONDS)
     while True:
         await asyncio.sleep(IDLE_CHECK_SECONDS)
-        if intake.connections == 0 and time.monotonic() - intake.idle_since >= idle_seconds:
-            logger.info("No app has been connected for %.0f s: the collector leaves.", idle_seconds)
+        if intake.frames or intake.connections:
+            patience = idle_seconds
+        if intake.connections == 0 and time.monotonic() - intake.idle_since >= patience:
+            logger.info("No app has been connected for %.0f s: the collector leaves.", patience)
             for server in servers:
                 server.should_exit = True
             return

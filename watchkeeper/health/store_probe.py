@@ -28,6 +28,14 @@ class StoreProbe:
         self._busy = threading.Lock()
 
     async def __call__(self) -> ProbeOutcome:
+        shipping = self._recorder.shipping
+        if shipping is not None and not shipping.writing_itself:
+            # The collector writes: it probes the store; this process only reaches it.
+            if shipping.connected:
+                return ProbeOutcome(HealthStatus.PASS, "events go to the collector")
+            return ProbeOutcome(
+                HealthStatus.WARN, "the collector is not answering: events wait in the buffer"
+            )
         sink = self._recorder.sink
         if sink is None:
             return ProbeOutcome(HealthStatus.WARN, "the store is not open (recorder not started)")

@@ -153,6 +153,7 @@ class WatchkeeperMiddleware:
         if kind != "lifespan" and guest is not None:
             try:
                 await guest.start()
+                guest.host_started()
             except Exception as error:
                 self.recorder.report_internal_error("starting Watchkeeper", error)
             self._guest_prefixes = guest.prefixes
@@ -171,6 +172,11 @@ class WatchkeeperMiddleware:
             return message
 
         async def send_stopping(message: Message) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                try:
+                    guest.host_started()
+                except Exception as error:
+                    self.recorder.report_internal_error("after the app's start-up", error)
             if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed") or (
                 message["type"] == "lifespan.startup.failed"
             ):

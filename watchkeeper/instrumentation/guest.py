@@ -29,6 +29,8 @@ class Guest:
     prefixes: tuple[str, ...]
     start: Callable[[], Awaitable[None]]
     stop: Callable[[], Awaitable[None]]
+    host_started: Callable[[], None] = lambda: None
+    """Called once the host's own start-up has completed."""
 
     def serves(self, path: str) -> bool:
         """Whether ``path`` is Watchkeeper's: one of its prefixes, on whole segments."""

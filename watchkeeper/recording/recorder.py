@@ -36,6 +36,7 @@ from watchkeeper.model.events import (
 )
 from watchkeeper.model.store import Sink
 from watchkeeper.recording.containment import Containment
+from watchkeeper.recording.shipping import Collector, ShippingWorker
 from watchkeeper.recording.spans import ActiveSpan, current_span
 from watchkeeper.recording.spool import Spool
 from watchkeeper.recording.stats import DropReason, LossLog, RecorderCounters, StatsSnapshot
@@ -51,6 +52,12 @@ class ForkAwareSink(Protocol):
     def after_fork_in_child(self) -> None: ...
 
 
+SHIP_BATCH_SIZE = 256
+SHIP_INTERVAL_SECONDS = 0.25
+"""Small, frequent frames: each costs the app little to encode, and the collector's view stays
+as fresh as an in-process one."""
+
+
 class Recorder:
     """Buffers spans, logs and metric points and has them written in batches.
 
@@ -64,6 +71,7 @@ class Recorder:
         sink: Sink | None = None,
         enrichers: Sequence[SpanEnricher] = (),
         observers: Sequence[BatchObserver] = (),
+        collector: Collector | None = None,
     ) -> None:
         self.settings = settings or load_settings()
         self.enrichers = list(enrichers)
@@ -77,6 +85,9 @@ class Recorder:
         # Chosen once: fixed with the settings, and one less test on every span.
         self._span_submit: Callable[[Span], None] = self.submit if self.enabled else _discard
         self._sink = sink
+        # With a collector, events are shipped to it; the sink is written only when no
+        # collector can be had.
+        self._collector = collector
         self._capacity = self.settings.buffer_size
         self._wake_at = self.settings.batch_size
         self._buffer: deque[Event] = deque()
@@ -84,7 +95,7 @@ class Recorder:
         self._spool = self._open_spool()
         self._containment = Containment(strict=self.settings.raise_internal_errors)
         self.live = LiveWindows(self.settings.max_live_keys)
-        self._worker: FlushWorker | None = None
+        self._worker: FlushWorker | ShippingWorker | None = None
         self._lock = threading.Lock()
         self._process = psutil.Process()
         # Weakly: the interpreter keeps fork hooks for good, and must not keep recorders so.
@@ -111,7 +122,7 @@ class Recorder:
                     "sink=...)), or let watchkeeper.instrument(app) or watchkeeper.configure() "
                     "build it with the store the settings name"
                 )
-            self._worker = self._start_worker(self._sink)
+            self._worker = self._start_workers(self._sink)
             atexit.register(self.stop)
         return self
 
@@ -126,6 +137,30 @@ class Recorder:
             self.settings.spool_max_bytes,
             lambda reason, events: counters.drop(DropReason(reason), events),
         )
+
+    def _start_workers(self, sink: Sink) -> FlushWorker | ShippingWorker:
+        collector = self._collector
+        if collector is None:
+            return self._start_worker(sink)
+        shipper = ShippingWorker(
+            buffer=self._buffer,
+            counters=self._counters,
+            containment=self._containment,
+            collector=collector,
+            fallback=lambda: self._start_worker(sink),
+            service=self.settings.service,
+            instance=self.settings.instance,
+            batch_size=min(self.settings.batch_size, SHIP_BATCH_SIZE),
+            interval=min(self.settings.flush_interval, SHIP_INTERVAL_SECONDS),
+        )
+        shipper.start()
+        return shipper
+
+    @property
+    def shipping(self) -> ShippingWorker | None:
+        """The worker shipping to a collector, if this recorder has one."""
+        worker = self._worker
+        return worker if isinstance(worker, ShippingWorker) else None
 
     def _start_worker(self, sink: Sink) -> FlushWorker:
         worker = FlushWorker(
@@ -204,7 +239,7 @@ class Recorder:
         if isinstance(sink, ForkAwareSink):
             sink.after_fork_in_child()
         if self._worker is not None and sink is not None:
-            self._worker = self._start_worker(sink)
+            self._worker = self._start_workers(sink)
 
     # -- the hot path ------------------------------------------------------------------------
 
@@ -320,6 +355,7 @@ class Recorder:
             live_evictions=self.live.evictions,
             internal_errors=self._containment.count,
             rss_bytes=int(self._process.memory_info().rss),
+            shipped=counters.shipped,
         )
 
 

@@ -87,6 +87,8 @@ class StatsSnapshot:
     live_evictions: int
     internal_errors: int
     rss_bytes: int
+    shipped: int = 0
+    """Events a collector acknowledged (when this process ships to one)."""
 
     @property
     def dropped_total(self) -> int:
@@ -101,6 +103,7 @@ class RecorderCounters:
         self.dropped: dict[DropReason, int] = dict.fromkeys(DropReason, 0)
         self.drained = 0
         self.flushed = 0
+        self.shipped = 0
         self.batches_written = 0
         self.store_failures = 0
         self.flush_lag_seconds: float | None = None

@@ -17,6 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from watchkeeper.model.batch import Batch
@@ -63,6 +64,55 @@ FAILURES_BEFORE_BLAMING_THE_BATCH = 3
 is taken for the batch's fault (a value the sink chokes on) and isolated like a rejection."""
 OUTAGE_ERRORS = (StoreUnavailable, OSError)
 """Errors that say the store is away (the contract's, and the network's): always retried."""
+
+
+@dataclass(slots=True)
+class TakenEvents:
+    """Events taken off the buffer, sorted by kind."""
+
+    spans: list[Span] = field(default_factory=list)
+    logs: list[LogRecord] = field(default_factory=list)
+    metrics: list[MetricPoint] = field(default_factory=list)
+    snapshots: list[Snapshot] = field(default_factory=list)
+    validations: list[ValidationResult] = field(default_factory=list)
+    marks: list[SessionMark] = field(default_factory=list)
+
+    def batch(self, service: str, instance: str) -> Batch:
+        """As a batch without rollups or sessions: for whoever aggregates them later."""
+        return Batch(
+            service=service,
+            instance=instance,
+            spans=self.spans,
+            logs=self.logs,
+            metrics=self.metrics,
+            snapshots=self.snapshots,
+            validations=self.validations,
+            session_marks=self.marks,
+        )
+
+
+def take_events(buffer: deque[Event], count: int, counters: RecorderCounters) -> TakenEvents:
+    """Take ``count`` events off the front of ``buffer``; what is no event is counted invalid."""
+    taken = TakenEvents()
+    route: dict[type, list[Any]] = {
+        ActiveSpan: taken.spans,
+        Span: taken.spans,
+        LogRecord: taken.logs,
+        MetricPoint: taken.metrics,
+        Snapshot: taken.snapshots,
+        ValidationResult: taken.validations,
+        SessionMark: taken.marks,
+    }
+    popleft = buffer.popleft
+    for _ in range(count):
+        event = popleft()
+        target = route.get(type(event))
+        if target is None:
+            counters.drop(DropReason.INVALID)
+            continue
+        target.append(event)
+    counters.drained += count
+    return taken
 
 
 class FlushWorker:
@@ -283,35 +333,14 @@ class FlushWorker:
             self._last_spool_error = None
 
     def _drain(self) -> Batch | None:
-        spans: list[Span] = []
-        logs: list[LogRecord] = []
-        metrics: list[MetricPoint] = []
-        snapshots: list[Snapshot] = []
-        validations: list[ValidationResult] = []
-        marks: list[SessionMark] = []
-        route: dict[type, list[Any]] = {
-            ActiveSpan: spans,
-            Span: spans,
-            LogRecord: logs,
-            MetricPoint: metrics,
-            Snapshot: snapshots,
-            ValidationResult: validations,
-            SessionMark: marks,
-        }
-        popleft = self._buffer.popleft
         drained = min(len(self._buffer), self._batch_size)
         if not drained and not self._figures:
             return None
+        taken = take_events(self._buffer, drained, self._counters)
+        spans, logs, metrics = taken.spans, taken.logs, taken.metrics
+        snapshots, validations, marks = taken.snapshots, taken.validations, taken.marks
         metrics.extend(self._figures)
         self._figures = []
-        for _ in range(drained):
-            event = popleft()
-            target = route.get(type(event))
-            if target is None:
-                self._counters.drop(DropReason.INVALID)
-                continue
-            target.append(event)
-        self._counters.drained += drained
         for enrich in self._enrichers:
             try:
                 enrich(spans)

@@ -9,6 +9,7 @@ the flush at shutdown runs after the server has drained the requests in flight.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, MutableMapping, Sequence
 from contextlib import asynccontextmanager
@@ -23,13 +24,18 @@ from watchkeeper.access.keys import ApiKeyAuth
 from watchkeeper.api.app import API_PREFIX, ApiComponent
 from watchkeeper.api.context import ApiContext
 from watchkeeper.api.errors import install_error_handlers
-from watchkeeper.config import Settings, load_settings
+from watchkeeper.collector.connect import RemoteCollector
+from watchkeeper.collector.intake import IntakeComponent
+from watchkeeper.collector.local import LocalCollector, LocalPaths, http_socket_for
+from watchkeeper.collector.proxy import CollectorProxy
+from watchkeeper.config import Settings, load_settings, parse_address
 from watchkeeper.dashboard.router import DashboardComponent
 from watchkeeper.health.circuits import CircuitStateProvider
 from watchkeeper.health.probes import ProbeRegistry
 from watchkeeper.health.router import HealthComponent
 from watchkeeper.health.system import SystemSampler
 from watchkeeper.instrumentation.guest import ROOT_PATHS, Guest, paths_the_host_serves
+from watchkeeper.instrumentation.pricing import install_pricing
 from watchkeeper.metrics.endpoint import MetricsComponent
 from watchkeeper.model.store import Store
 from watchkeeper.otlp import otlp_component, otlp_exporter
@@ -68,12 +74,19 @@ class Runtime:
         sampler: SystemSampler | None = None,
         circuits: CircuitStateProvider | None = None,
         version: str | None = None,
+        ship: bool = False,
     ) -> None:
         self.settings = settings or (recorder.settings if recorder is not None else load_settings())
         sink = recorder.sink if recorder is not None else None
         self.stores = sink if isinstance(sink, StoreHandle) else StoreHandle(self.settings, store)
-        self.recorder = recorder or Recorder(self.settings, sink=self.stores)
         self.prefix = "" if standalone else prefix.rstrip("/")
+        self._collector: LocalCollector | RemoteCollector | None = None
+        self._proxy: CollectorProxy | None = None
+        if recorder is None and ship:
+            self._collector = self._find_collector()
+        self.recorder = recorder or Recorder(
+            self.settings, sink=self.stores, collector=self._collector
+        )
         self.standalone = standalone
         self.components: list[Component] = []
         probes = probes or ProbeRegistry()
@@ -143,6 +156,36 @@ class Runtime:
         self._started = False
         self._starting = asyncio.Lock()
 
+    def _find_collector(self) -> LocalCollector | RemoteCollector | None:
+        """The collector this app ships to, per WATCHKEEPER_COLLECTOR; ``None`` for none."""
+        settings = self.settings
+        if settings.collector == "off" or not settings.enabled:
+            return None
+        # Without a collector, this process opens the store and writes itself.
+        fallback = self.stores.open_in_background
+        if settings.collector == "auto":
+            paths = LocalPaths.for_app(settings, self.prefix)
+            self._proxy = CollectorProxy(paths.http, self._serve_here, self.prefix)
+            return LocalCollector(settings, self.prefix, paths, fallback)
+        address = parse_address(settings.collector)
+        if address.path is not None:
+            self._proxy = CollectorProxy(
+                http_socket_for(address.path), self._serve_here, self.prefix
+            )
+        key = settings.collector_key
+        return RemoteCollector(
+            address,
+            settings.service,
+            settings.instance,
+            key.get_secret_value() if key is not None else None,
+            fallback,
+        )
+
+    @property
+    def ships(self) -> bool:
+        """Whether this process ships its events to a collector rather than writing them."""
+        return self._collector is not None
+
     @property
     def probes(self) -> ProbeRegistry:
         """Where an app registers probes of its own dependencies."""
@@ -197,11 +240,25 @@ class Runtime:
 
         # self.serve, not self.app: the application is built on first use, so components can
         # still be added between instrument() and the app's start.
-        guest = Guest(self.serve, (self.prefix, *ROOT_PATHS), start, self.stop)
+        guest = Guest(self.serve, (self.prefix, *ROOT_PATHS), start, self.stop, self._host_started)
         return guest
 
+    def _host_started(self) -> None:
+        if self.settings.gc_freeze:
+            # What is alive once the app has started (framework, models, the app's own
+            # modules) lives for good: keeping it out of every full collection is what keeps
+            # the collector's pauses short for the app's requests.
+            gc.freeze()
+
     async def serve(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        """Watchkeeper's application as an ASGI callable (built on the first request)."""
+        """Watchkeeper's application as an ASGI callable: the collector's, when there is one."""
+        proxy = self._proxy
+        if proxy is not None:
+            await proxy(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _serve_here(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
 
     async def start(self) -> None:
@@ -211,10 +268,11 @@ class Runtime:
                 return
             self._started = True
             self.app  # noqa: B018 - built now: components cannot be added once running
-            self.stores.open_in_background()
-            # A moment for the store to open, so the first API call finds it open; never more,
-            # so a store that hangs cannot hold up the app's start.
-            await asyncio.to_thread(self.stores.wait_first_attempt, FIRST_OPEN_WAIT_SECONDS)
+            if not self.ships:
+                self.stores.open_in_background()
+                # A moment for the store to open, so the first API call finds it open; never
+                # more, so a store that hangs cannot hold up the app's start.
+                await asyncio.to_thread(self.stores.wait_first_attempt, FIRST_OPEN_WAIT_SECONDS)
             self.recorder.start()
             for component in self.components:
                 try:
@@ -234,11 +292,15 @@ class Runtime:
                     await component.stop()
                 except Exception:
                     logger.exception("Watchkeeper's %s did not stop cleanly", component.name)
+            if isinstance(self._collector, LocalCollector):
+                self._collector.close()
             # Off the loop: the flush may take seconds, and the server may still be answering.
             await asyncio.to_thread(self.recorder.stop)
             if self.exporter is not None:
                 await asyncio.to_thread(self.exporter.close)
             self.stores.close()
+            if self._proxy is not None:
+                await self._proxy.aclose()
 
     @asynccontextmanager
     async def _lifespan(self, _: Any) -> AsyncIterator[None]:
@@ -264,6 +326,13 @@ def configure(settings: Settings | None = None) -> Recorder:
 def create_app(settings: Settings | None = None, *, store: Store | None = None) -> FastAPI:
     """``watchkeeper serve``'s application, for any ASGI server (``uvicorn --factory``).
 
-    The dashboard, API, health and metrics over the settings' store, which the apps write into.
+    The dashboard, API, health and metrics over the settings' store, which the apps write into;
+    with WATCHKEEPER_COLLECTOR_LISTEN, also a collector that apps ship their events to.
     """
-    return Runtime(settings, store=store, standalone=True).app
+    runtime = Runtime(settings, store=store, standalone=True)
+    listen = runtime.settings.collector_listen
+    if listen:
+        addresses = [parse_address(text) for text in listen]
+        runtime.add(IntakeComponent.from_settings(runtime.recorder, runtime.settings, addresses))
+        install_pricing(runtime.recorder)
+    return runtime.app
