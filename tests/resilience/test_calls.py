@@ -161,7 +161,8 @@ async def test_the_deadline_bounds_all_attempts(
     )
     guarded = resilient("svc", policy=policy, resilience=resilience)
     started = time.monotonic()
-    with pytest.raises(httpx.HTTPStatusError):
+    # The last attempt's answer, or its cut-off when the deadline fell during it.
+    with pytest.raises((httpx.HTTPStatusError, TimeoutError)):
         await guarded.call_async(fetch_async, url)
     assert time.monotonic() - started < 5
     assert service.hits < 10

@@ -64,6 +64,41 @@ WORDS = [
 ]
 
 
+# Resilience from code (WATCHKEEPER_RESILIENCE_FILE or _POLICIES could tune these numbers).
+# The chart service goes flaky: a few quick retries, and the last good chart of the same birth
+# date when they are spent or the breaker is open.
+CHART_POLICY = watchkeeper.Policy(
+    timeout=2.0,
+    deadline=5.0,
+    retry=watchkeeper.RetryPolicy(attempts=3, base_delay=0.05, max_delay=0.3, idempotent=True),
+    breaker=watchkeeper.BreakerPolicy(
+        failure_rate=0.4, minimum_calls=8, window=20, consecutive_failures=4, cool_down=5
+    ),
+    fallback=watchkeeper.FallbackPolicy(cache=True, stale_if_error=3_600),
+)
+# The speech service has outages: stop waiting on it once it is clearly down, answer with a
+# short notice instead, and try it again a few seconds later.
+SPEECH_POLICY = watchkeeper.Policy(
+    timeout=1.0,
+    deadline=3.0,
+    retry=watchkeeper.RetryPolicy(attempts=2, base_delay=0.05, idempotent=True),
+    breaker=watchkeeper.BreakerPolicy(consecutive_failures=3, cool_down=4),
+    bulkhead=watchkeeper.BulkheadPolicy(max_concurrent=32, wait=1.0),
+)
+SPOKEN_NOTICE = b"RIFF" + bytes(64)
+"""What the app plays while the speech service is down: "your reading will be read soon"."""
+
+
+def guard_integrations() -> None:
+    """Give the flaky services their policies (the calls below are guarded by name)."""
+    watchkeeper.resilient(
+        "astrology-api", policy=CHART_POLICY, key=lambda flow, birth_date: birth_date
+    )
+    watchkeeper.resilient(
+        "elevenlabs", policy=SPEECH_POLICY, fallback=lambda flow, text: SPOKEN_NOTICE
+    )
+
+
 class Question(BaseModel):
     question: str = Field(min_length=1, max_length=2_000)
     birth_date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
@@ -100,7 +135,7 @@ class GuidanceFlow:
         self.jobs: MonitoredQueue[bytes] = MonitoredQueue("avatar_jobs", maxsize=500)
         self.credits = watchkeeper.counter("credits_used")
 
-    @watchkeeper.integration("astrology-api", "chart")
+    @watchkeeper.resilient("astrology-api", "chart")
     async def chart(self, birth_date: str) -> Chart:
         return await self.services.chart(birth_date)
 
@@ -109,7 +144,7 @@ class GuidanceFlow:
     async def retrieve(self, question: str) -> Retrieval:
         return await self.services.retrieve(question)
 
-    @watchkeeper.integration("elevenlabs", "tts")
+    @watchkeeper.resilient("elevenlabs", "tts")
     async def speak(self, text: str) -> bytes:
         return await self.services.speak(text)
 
@@ -172,6 +207,7 @@ def build_app(
 ) -> tuple[FastAPI, Recorder]:
     """The app, calling the OpenAI-compatible server at ``llm_base_url`` for its answers."""
     register_rules()
+    guard_integrations()
     flow = GuidanceFlow(Services(schedule or FaultSchedule()), llm_base_url)
 
     @asynccontextmanager

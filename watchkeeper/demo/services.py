@@ -15,7 +15,12 @@ from dataclasses import dataclass, field
 
 
 class ServiceError(RuntimeError):
-    """A simulated service answered with an error."""
+    """A simulated service answered with an error, with the HTTP status it would have sent
+    (resilience reads it to decide whether another attempt is worth it)."""
+
+    def __init__(self, message: str, status_code: int = 503) -> None:
+        super().__init__(message)
+        self.status_code = status_code
 
 
 class ServiceTimeout(TimeoutError):
@@ -120,5 +125,5 @@ class Services:
     async def avatar(self, audio: bytes) -> str:
         await self._wait(Latency(0.08, 0.4))
         if self.rng.random() < 0.01:
-            raise ServiceError("d-id rejected the audio: unsupported sample rate")
+            raise ServiceError("d-id rejected the audio: unsupported sample rate", 422)
         return f"https://avatars.example/{self.rng.randrange(10**8):08d}.mp4"

@@ -86,7 +86,7 @@ class Resilient:
         recorded = self._recorded
         with recorded as span, recorded_by(span):
             try:
-                return guard.run(
+                result: R = guard.run(
                     functools.partial(function, *args, **kwargs),
                     record,
                     self._key(guard, args, kwargs),
@@ -95,6 +95,10 @@ class Resilient:
                 )
             finally:
                 self._write(record, span)
+            recorded._validate(
+                result
+            )  # the integration's business rules, as integration() runs them
+            return result
 
     async def call_async(
         self, function: Callable[..., Awaitable[R]], /, *args: Any, **kwargs: Any
@@ -104,7 +108,7 @@ class Resilient:
         recorded = self._recorded
         with recorded as span, recorded_by(span):
             try:
-                return await guard.run_async(
+                result: R = await guard.run_async(
                     functools.partial(function, *args, **kwargs),
                     record,
                     self._key(guard, args, kwargs),
@@ -113,6 +117,8 @@ class Resilient:
                 )
             finally:
                 self._write(record, span)
+            recorded._validate(result)
+            return result
 
     def _key(self, guard: Guard, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
         if not guard.policy.fallback.cache:
