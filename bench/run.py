@@ -14,7 +14,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import hot_path, http_overhead, ingest, memory, queries
+from bench import hot_path, http_overhead, ingest, memory, queries, resilience
 from bench.common import Result, machine
 
 BENCHMARKS = {
@@ -23,6 +23,7 @@ BENCHMARKS = {
     "queries": queries,
     "memory": memory,
     "http": http_overhead,
+    "resilience": resilience,
 }
 
 

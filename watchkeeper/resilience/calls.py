@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast
 
 from watchkeeper.instrumentation.decorators import Recorded, integration
-from watchkeeper.instrumentation.propagation import recorded_by
+from watchkeeper.instrumentation.propagation import recording_span
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.recording.spans import ActiveSpan, current_span
 from watchkeeper.resilience.engine import CALL, Flow, Guard
@@ -84,7 +84,9 @@ class Resilient:
         guard = self.guard
         record = CallRecord()
         recorded = self._recorded
-        with recorded as span, recorded_by(span):
+        with recorded as span:
+            # As recorded_by(span) does, without a generator-based context manager per call.
+            token = recording_span.set(span)
             try:
                 result: R = guard.run(
                     functools.partial(function, *args, **kwargs),
@@ -94,10 +96,10 @@ class Resilient:
                     self._fallback(guard, args, kwargs, blocking=True),
                 )
             finally:
+                recording_span.reset(token)
                 self._write(record, span)
-            recorded._validate(
-                result
-            )  # the integration's business rules, as integration() runs them
+            # The integration's business rules, as integration() runs them.
+            recorded._validate(result)
             return result
 
     async def call_async(
@@ -106,7 +108,8 @@ class Resilient:
         guard = self.guard
         record = CallRecord()
         recorded = self._recorded
-        with recorded as span, recorded_by(span):
+        with recorded as span:
+            token = recording_span.set(span)
             try:
                 result: R = await guard.run_async(
                     functools.partial(function, *args, **kwargs),
@@ -116,6 +119,7 @@ class Resilient:
                     self._fallback(guard, args, kwargs, blocking=False),
                 )
             finally:
+                recording_span.reset(token)
                 self._write(record, span)
             recorded._validate(result)
             return result
