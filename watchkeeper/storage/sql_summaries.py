@@ -110,7 +110,7 @@ def _from_rollups(rows: Iterable[Sequence[Any]]) -> dict[Any, RollupDelta]:
 def _from_spans(rows: Iterable[Sequence[Any]]) -> dict[Any, RollupDelta]:
     """Sum raw span rows whose leading columns are the group key, followed by ``_RAW_FIELDS``.
 
-    Token and cost rules match :meth:`RollupDelta.of`, so raw and rolled-up answers agree.
+    Token and cost rules match :meth:`RollupDelta.add_usage`, so raw and rolled-up answers agree.
     """
     deltas: dict[Any, RollupDelta] = {}
     durations: dict[Any, list[float]] = defaultdict(list)

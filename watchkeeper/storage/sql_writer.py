@@ -1,50 +1,34 @@
 """The store's write path: one batch, one transaction, raw rows bulk-loaded, totals merged.
 
 Raw rows (built beforehand by :mod:`rows`) skip SQLAlchemy's per-row machinery, as this is the
-ingest hot path: SQLite gets them through ``executemany`` and PostgreSQL through ``COPY``.
-Rollups are read-merge-written because sketches can only be merged in Python: missing keys are
-inserted empty, the batch's rows are read (locked on PostgreSQL, in one global key order so
-concurrent writers cannot deadlock), merged with the deltas, and written back. Session totals
-are plain sums, minima and maxima, so they are merged by the database in one upsert, no read.
+ingest hot path: SQLite gets them through ``executemany`` and PostgreSQL through binary ``COPY``
+(typed by the schema, so neither side formats or parses text).
+
+Rollup sums are added by the database in one upsert. Latency sketches can only be merged in
+Python, so a sketched key that already has a row is read, merged with its delta and written
+back; a new one is inserted whole by the same upsert. On PostgreSQL the upsert takes every
+key's row lock in one global key order (concurrent writers cannot deadlock), and each step is
+one statement over arrays, whatever the batch's size. Session totals are plain sums, minima
+and maxima, so they are merged by the database in one upsert, no read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from itertools import islice
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, assert_never
 
-from sqlalchemy import (
-    ColumnCollection,
-    String,
-    bindparam,
-    func,
-    select,
-    tuple_,
-    update,
-)
+from sqlalchemy import BigInteger, Boolean, ColumnCollection, Double, Integer, Table, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.types import TypeEngine
 
-from watchkeeper.model.rollups import Dimension, Level, RollupDelta, RollupKey
+from watchkeeper.model.rollups import RollupDelta, RollupKey
 from watchkeeper.model.sketch import LatencySketch
 from watchkeeper.storage.dialect import Dialect
 from watchkeeper.storage.engine import driver_connection
-from watchkeeper.storage.rows import PreparedBatch, Row
+from watchkeeper.storage.rows import RAW_TABLES, PreparedBatch, RawTable, Row
 from watchkeeper.storage.schema import rollups, sessions
-
-_KEY_COLUMNS = (
-    rollups.c.level,
-    rollups.c.bucket,
-    rollups.c.kind,
-    rollups.c.name,
-    rollups.c.dimension,
-    rollups.c.value,
-)
-_KEY_COLUMN_NAMES = tuple(column.name for column in _KEY_COLUMNS)
-_KEY_NAMES = tuple(f"k_{name}" for name in _KEY_COLUMN_NAMES)
-_KEYS_PER_STATEMENT = 500  # 6 parameters a key stays far below both databases' limits
 
 
 def write_batch(connection: Connection, dialect: Dialect, batch: PreparedBatch) -> None:
@@ -55,7 +39,7 @@ def write_batch(connection: Connection, dialect: Dialect, batch: PreparedBatch) 
             case Dialect.SQLITE:
                 _executemany(driver, raw.table.name, raw.columns, rows)
             case Dialect.POSTGRESQL:
-                _copy(driver, raw.table.name, raw.columns, rows)
+                _copy(driver, raw, rows)
             case _:
                 assert_never(dialect)
     # Rollups before sessions in every writer: one global lock order across both tables.
@@ -70,37 +54,39 @@ def _executemany(driver: Any, table: str, columns: Sequence[str], rows: list[Row
     driver.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows)
 
 
-def _copy(driver: Any, table: str, columns: Sequence[str], rows: list[Row]) -> None:
-    with (
-        driver.cursor() as cursor,
-        cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
-    ):
+def _binary_type(column_type: TypeEngine[Any]) -> str:
+    """The PostgreSQL type whose binary form ``COPY`` sends for a column (text for CHAR too)."""
+    if isinstance(column_type, Boolean):
+        return "bool"
+    if isinstance(column_type, BigInteger):
+        return "int8"
+    if isinstance(column_type, Integer):
+        return "int4"
+    if isinstance(column_type, Double):
+        return "float8"
+    return "text"
+
+
+def binary_types(table: Table, columns: Sequence[str]) -> list[str]:
+    """The types a binary ``COPY`` of ``columns`` of ``table`` sends, in order."""
+    return [_binary_type(table.c[name].type) for name in columns]
+
+
+_COPY_TYPES = {raw.table.name: binary_types(raw.table, raw.columns) for raw in RAW_TABLES}
+
+
+def _copy(driver: Any, raw: RawTable, rows: list[Row]) -> None:
+    # Binary: the client packs numbers instead of formatting them, and the server reads them
+    # instead of parsing text, which cost both sides more than the rows' index insertions.
+    statement = f"COPY {raw.table.name} ({', '.join(raw.columns)}) FROM STDIN (FORMAT BINARY)"
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.set_types(_COPY_TYPES[raw.table.name])
         for row in rows:
             copy.write_row(row)
 
 
-def _chunks(keys: Iterable[RollupKey]) -> Iterator[list[RollupKey]]:
-    iterator = iter(keys)
-    while chunk := list(islice(iterator, _KEYS_PER_STATEMENT)):
-        yield chunk
-
-
-def _insert(dialect: Dialect) -> Insert:
-    match dialect:
-        case Dialect.SQLITE:
-            return sqlite.insert(rollups).on_conflict_do_nothing()
-        case Dialect.POSTGRESQL:
-            return postgresql.insert(rollups).on_conflict_do_nothing()
-        case _:
-            assert_never(dialect)
-
-
-# Byte order ("C") equals Python's code-point order, so PostgreSQL's row locks follow the sorted
-# batch keys, one global order across writers. (SQLite's BEGIN IMMEDIATE serialises writers.)
-_LOCK_ORDER = [c.collate("C") if isinstance(c.type, String) else c for c in _KEY_COLUMNS]
-
-
-_VALUES = (
+_KEY_COLUMNS = ("level", "bucket", "kind", "name", "dimension", "value")
+_VALUE_COLUMNS = (
     "count",
     "errors",
     "input_tokens",
@@ -110,13 +96,10 @@ _VALUES = (
     "duration_sum",
     "sketch",
 )
-_UPDATE = (
-    update(rollups)
-    .where(
-        *(column == bindparam(name) for column, name in zip(_KEY_COLUMNS, _KEY_NAMES, strict=True))
-    )
-    .values({name: bindparam(name) for name in _VALUES})
-)
+_COLUMNS = _KEY_COLUMNS + _VALUE_COLUMNS
+"""A rollup row as the writer builds it: its key, then its values (the table's own order)."""
+_KEY_WIDTH = len(_KEY_COLUMNS)
+_T = rollups.name
 
 
 def _plain(key: RollupKey) -> tuple[str, int, str, str, str, str]:
@@ -124,137 +107,8 @@ def _plain(key: RollupKey) -> tuple[str, int, str, str, str, str]:
     return (key.level.value, key.bucket, key.kind, key.name, key.dimension.value, key.value)
 
 
-def _empty_row(key: RollupKey) -> dict[str, Any]:
-    row: dict[str, Any] = dict(zip(_KEY_COLUMN_NAMES, _plain(key), strict=True))
-    row.update(dict.fromkeys(_VALUES, 0))
-    row["sketch"] = None
-    return row
-
-
-def merge_rollups(
-    connection: Connection, dialect: Dialect, deltas: Mapping[RollupKey, RollupDelta]
-) -> None:
-    """Merge deltas into stored rollups: sums by upsert, sketches by read-merge-write.
-
-    Most keys (per user, per model…) carry only sums, which the database adds itself in one
-    upsert with no read. Only keys with a latency sketch, a few hundred per batch at most, are
-    read (locked on PostgreSQL) and merged in Python. Raw driver calls: SQLAlchemy's per-row
-    parameter handling cost more than the database work here.
-    """
-    additive = sorted(key for key, delta in deltas.items() if delta.sketch is None)
-    sketched = sorted(key for key, delta in deltas.items() if delta.sketch is not None)
-    driver = driver_connection(connection)
-    marker = _marker(dialect)
-    if additive:
-        rows = [_plain(key) + _sums(deltas[key]) for key in additive]
-        match dialect:
-            case Dialect.SQLITE:
-                _executemany_sql(driver, _ADD_SUMS_SQLITE, rows)
-            case Dialect.POSTGRESQL:
-                # One statement over arrays, a column each: executemany costs a round trip of
-                # parameter handling per key, and a batch has thousands of per-user keys.
-                columns = [list(column) for column in zip(*rows, strict=True)]
-                with driver.cursor() as cursor:
-                    cursor.execute(_ADD_SUMS_POSTGRESQL, columns)
-            case _:
-                assert_never(dialect)
-    if not sketched:
-        return
-    insert = _insert(dialect)
-    for chunk in _chunks(sketched):
-        connection.execute(insert, [_empty_row(key) for key in chunk])
-        merged = [
-            _merged_row(key, stored, deltas[key])
-            for key, stored in _stored_rollups(connection, dialect, chunk)
-        ]
-        _executemany_sql(driver, _REPLACE.format(table=rollups.name, mark=marker), merged)
-
-
-def _stored_rollups(
-    connection: Connection, dialect: Dialect, keys: list[RollupKey]
-) -> Iterator[tuple[RollupKey, Sequence[Any]]]:
-    """The stored values of ``keys`` (which all exist), locked on PostgreSQL in key order."""
-    match dialect:
-        case Dialect.SQLITE:
-            # One indexed lookup per key: SQLite answers a row-value IN over many keys by scanning
-            # the whole table, which made every flush slower as rollups accumulated.
-            cursor = driver_connection(connection).cursor()
-            try:
-                for key in keys:
-                    yield key, cursor.execute(_READ_ONE, _plain(key)).fetchone()
-            finally:
-                cursor.close()
-        case Dialect.POSTGRESQL:
-            query = (
-                select(*_KEY_COLUMNS, *(rollups.c[name] for name in _VALUES))
-                .where(tuple_(*_KEY_COLUMNS).in_([_plain(key) for key in keys]))
-                .order_by(*_LOCK_ORDER)
-                .with_for_update()
-            )
-            for row in connection.execute(query):
-                key = RollupKey(Level(row[0]), row[1], row[2], row[3], Dimension(row[4]), row[5])
-                yield key, row[6:]
-        case _:
-            assert_never(dialect)
-
-
-_READ_ONE = f"SELECT {', '.join(_VALUES)} FROM {rollups.name} WHERE " + " AND ".join(
-    f"{name} = ?" for name in _KEY_COLUMN_NAMES
-)
-
-
-_SUM_COLUMNS = (
-    "level, bucket, kind, name, dimension, value, count, errors, input_tokens, output_tokens, "
-    "cost, cost_unknown, duration_sum"
-)
-_T = rollups.name
-_ADD_ON_CONFLICT = (
-    "ON CONFLICT (level, bucket, kind, name, dimension, value) DO UPDATE SET "
-    f"count = {_T}.count + excluded.count, errors = {_T}.errors + excluded.errors, "
-    f"input_tokens = {_T}.input_tokens + excluded.input_tokens, "
-    f"output_tokens = {_T}.output_tokens + excluded.output_tokens, "
-    f"cost = {_T}.cost + excluded.cost, cost_unknown = {_T}.cost_unknown + excluded.cost_unknown, "
-    f"duration_sum = {_T}.duration_sum + excluded.duration_sum"
-)
-_ADD_SUMS_SQLITE = (
-    f"INSERT INTO {rollups.name} ({_SUM_COLUMNS}) VALUES ({', '.join('?' * 13)}) "
-    + _ADD_ON_CONFLICT
-)
-# unnest keeps the arrays' (sorted) order, so rows are locked in the global key order.
-_ADD_SUMS_POSTGRESQL = (
-    f"INSERT INTO {rollups.name} ({_SUM_COLUMNS}) SELECT * FROM unnest("
-    "%s::text[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], "
-    "%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::float8[], %s::bigint[], "
-    "%s::float8[]) " + _ADD_ON_CONFLICT
-)
-_REPLACE = (
-    "UPDATE {table} SET count = {mark}, errors = {mark}, input_tokens = {mark}, "
-    "output_tokens = {mark}, cost = {mark}, cost_unknown = {mark}, duration_sum = {mark}, "
-    "sketch = {mark} WHERE level = {mark} AND bucket = {mark} AND kind = {mark} AND name = {mark} "
-    "AND dimension = {mark} AND value = {mark}"
-)
-
-
-def _marker(dialect: Dialect) -> str:
-    match dialect:
-        case Dialect.SQLITE:
-            return "?"
-        case Dialect.POSTGRESQL:
-            return "%s"
-        case _:
-            assert_never(dialect)
-
-
-def _executemany_sql(driver: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-    # psycopg pipelines executemany, so many rows cost one round trip, not one each.
-    cursor = driver.cursor()
-    try:
-        cursor.executemany(sql, rows)
-    finally:
-        cursor.close()
-
-
-def _sums(delta: RollupDelta) -> tuple[int, int, int, int, float, int, float]:
+def _values(delta: RollupDelta) -> tuple[Any, ...]:
+    sketch = None if delta.sketch is None else delta.sketch.to_bytes()
     return (
         delta.count,
         delta.errors,
@@ -263,11 +117,12 @@ def _sums(delta: RollupDelta) -> tuple[int, int, int, int, float, int, float]:
         delta.cost,
         delta.cost_unknown,
         delta.duration_sum,
+        sketch,
     )
 
 
-def _merged_row(key: RollupKey, stored: Sequence[Any], delta: RollupDelta) -> tuple[Any, ...]:
-    """The values of ``_REPLACE``: merged sums and sketch, then the key."""
+def _merged(row: Row, stored: Sequence[Any], delta: RollupDelta) -> Row:
+    """``row`` (a key and its delta) with the stored values merged in: the row to write back."""
     count, errors, input_tokens, output_tokens, cost, cost_unknown, duration_sum, blob = stored
     total = RollupDelta(
         count,
@@ -280,8 +135,143 @@ def _merged_row(key: RollupKey, stored: Sequence[Any], delta: RollupDelta) -> tu
         None if blob is None else LatencySketch.from_bytes(bytes(blob)),
     )
     total.merge(delta)
-    sketch = None if total.sketch is None else total.sketch.to_bytes()
-    return (*_sums(total), sketch, *_plain(key))
+    return row[:_KEY_WIDTH] + _values(total)
+
+
+def merge_rollups(
+    connection: Connection, dialect: Dialect, deltas: Mapping[RollupKey, RollupDelta]
+) -> None:
+    """Merge deltas into stored rollups: sums by upsert, sketches by read-merge-write.
+
+    Most keys (per user, per model…) carry only sums, which the database adds itself with no
+    read. Only keys with a latency sketch that are already stored, a few hundred per batch at
+    most, are read and merged in Python. Raw driver calls: SQLAlchemy's per-row parameter
+    handling cost more than the database work here.
+    """
+    keys = sorted(deltas)
+    rows = [_plain(key) + _values(deltas[key]) for key in keys]
+    driver = driver_connection(connection)
+    match dialect:
+        case Dialect.SQLITE:
+            _merge_sqlite(driver, keys, rows, deltas)
+        case Dialect.POSTGRESQL:
+            _merge_postgresql(driver, keys, rows, deltas)
+        case _:
+            assert_never(dialect)
+
+
+_ADD_SUMS = (
+    f"ON CONFLICT ({', '.join(_KEY_COLUMNS)}) DO UPDATE SET "
+    f"count = {_T}.count + excluded.count, errors = {_T}.errors + excluded.errors, "
+    f"input_tokens = {_T}.input_tokens + excluded.input_tokens, "
+    f"output_tokens = {_T}.output_tokens + excluded.output_tokens, "
+    f"cost = {_T}.cost + excluded.cost, cost_unknown = {_T}.cost_unknown + excluded.cost_unknown, "
+    f"duration_sum = {_T}.duration_sum + excluded.duration_sum"
+)
+
+
+def _merge_sqlite(
+    driver: Any, keys: list[RollupKey], rows: list[Row], deltas: Mapping[RollupKey, RollupDelta]
+) -> None:
+    # BEGIN IMMEDIATE holds the file's write lock, so no other writer can add a key between a
+    # read that found none and the insert.
+    cursor = driver.cursor()
+    try:
+        upserted, merged = [], []
+        for key, row in zip(keys, rows, strict=True):
+            delta = deltas[key]
+            if delta.sketch is not None:
+                # One indexed lookup per key: SQLite answers a row-value IN over many keys by
+                # scanning the whole table, which made every flush slower as rollups accumulated.
+                stored = cursor.execute(_READ_ONE, row[:_KEY_WIDTH]).fetchone()
+                if stored is not None:
+                    merged.append(_merged(row, stored, delta))
+                    continue
+            upserted.append(row)
+        cursor.executemany(_UPSERT_SQLITE, upserted)
+        cursor.executemany(_REPLACE_SQLITE, merged)
+    finally:
+        cursor.close()
+
+
+_READ_ONE = f"SELECT {', '.join(_VALUE_COLUMNS)} FROM {_T} WHERE " + " AND ".join(
+    f"{name} = ?" for name in _KEY_COLUMNS
+)
+_UPSERT_SQLITE = (
+    f"INSERT INTO {_T} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+    + _ADD_SUMS
+)
+# Numbered parameters: the same row layout as every other statement here, key first.
+_REPLACE_SQLITE = (
+    f"UPDATE {_T} SET "
+    + ", ".join(
+        f"{name} = ?{number}" for number, name in enumerate(_COLUMNS, 1) if name in _VALUE_COLUMNS
+    )
+    + " WHERE "
+    + " AND ".join(f"{name} = ?{number}" for number, name in enumerate(_KEY_COLUMNS, 1))
+)
+
+
+def _arrays(rows: Sequence[Row]) -> list[list[Any]]:
+    """One list per column: a statement over arrays costs one round trip and one plan."""
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def _merge_postgresql(
+    driver: Any, keys: list[RollupKey], rows: list[Row], deltas: Mapping[RollupKey, RollupDelta]
+) -> None:
+    with driver.cursor() as cursor:
+        cursor.execute(_UPSERT_POSTGRESQL, _arrays(rows), binary=True)
+        inserted = set(cursor.fetchall())
+        stored = [
+            (row, deltas[key])
+            for key, row in zip(keys, rows, strict=True)
+            if deltas[key].sketch is not None and row[:_KEY_WIDTH] not in inserted
+        ]
+        if not stored:
+            return
+        cursor.execute(
+            _READ_POSTGRESQL, _arrays([row[:_KEY_WIDTH] for row, _ in stored]), binary=True
+        )
+        merged = [
+            _merged(stored[position - 1][0], values, stored[position - 1][1])
+            for position, *values in cursor.fetchall()
+        ]
+        cursor.execute(_REPLACE_POSTGRESQL, _arrays(merged), binary=True)
+
+
+# The level is CHAR(1): bpchar parameters, so that comparisons with it can use the key's index.
+_KEY_ARRAYS = "%b::bpchar[], %b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[]"
+_VALUE_ARRAYS = (
+    "%b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[], %b::float8[], %b::bigint[], "
+    "%b::float8[], %b::bytea[]"
+)
+_MATCH_KEY = " AND ".join(f"r.{name} = k.{name}" for name in _KEY_COLUMNS)
+# unnest keeps the arrays' (sorted) order, so the upsert takes row locks in the global key
+# order. A stored sketched row fails the WHERE: it is locked but left alone, and, not being
+# returned, is known to need merging; a new one is inserted whole and returned.
+_UPSERT_POSTGRESQL = f"""
+WITH written AS (
+    INSERT INTO {_T} ({", ".join(_COLUMNS)})
+    SELECT * FROM unnest({_KEY_ARRAYS}, {_VALUE_ARRAYS})
+    {_ADD_SUMS} WHERE excluded.sketch IS NULL
+    RETURNING {", ".join(_KEY_COLUMNS)}, sketch IS NOT NULL AS sketched
+)
+SELECT {", ".join(_KEY_COLUMNS)} FROM written WHERE sketched
+"""
+# LATERAL: one primary-key lookup per key, whatever the planner thinks of the array's size.
+_READ_POSTGRESQL = f"""
+SELECT k.position, stored.* FROM unnest({_KEY_ARRAYS})
+    WITH ORDINALITY AS k({", ".join(_KEY_COLUMNS)}, position)
+CROSS JOIN LATERAL (
+    SELECT {", ".join(_VALUE_COLUMNS)} FROM {_T} AS r WHERE {_MATCH_KEY}
+) AS stored
+"""
+_REPLACE_POSTGRESQL = f"""
+UPDATE {_T} AS r SET {", ".join(f"{name} = k.{name}" for name in _VALUE_COLUMNS)}
+FROM unnest({_KEY_ARRAYS}, {_VALUE_ARRAYS}) AS k({", ".join(_COLUMNS)})
+WHERE {_MATCH_KEY}
+"""
 
 
 def _session_totals(
