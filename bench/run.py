@@ -1,6 +1,6 @@
 """Run every benchmark side by side in one process and write bench/RESULTS.md.
 
-python -m bench [--quick] [--only hot_path,ingest,queries,memory,http]
+python -m bench [--quick] [--only hot_path,ingest,queries,memory,http,otlp_ingest]
 python bench/run.py [--quick] [--only ...]
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import hot_path, http_overhead, ingest, memory, queries, resilience
+from bench import hot_path, http_overhead, ingest, memory, otlp_ingest, queries, resilience
 from bench.common import Result, machine
 
 BENCHMARKS = {
@@ -24,6 +24,7 @@ BENCHMARKS = {
     "memory": memory,
     "http": http_overhead,
     "resilience": resilience,
+    "otlp_ingest": otlp_ingest,
 }
 
 
