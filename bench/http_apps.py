@@ -7,8 +7,6 @@ never share a process. ``BENCH_UPSTREAM`` is the local server the ``/call`` endp
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
@@ -40,13 +38,12 @@ def bare() -> FastAPI:
 
 
 def watchkeeper() -> FastAPI:
+    """Settings from the environment (``WATCHKEEPER_*``): the benchmark names a fresh store and
+    collector directory, and the collector mode, per variant, the same for every worker."""
     import watchkeeper as wk  # noqa: PLC0415 - only this variant loads Watchkeeper
-    from watchkeeper.config import load_settings  # noqa: PLC0415
 
     app = _app()
-    directory = Path(tempfile.mkdtemp(prefix="watchkeeper-http-bench-"))
-    settings = load_settings(database_url=f"sqlite:///{directory / 'bench.db'}")
-    wk.instrument(app, settings, serve=False)
+    wk.instrument(app, serve=False)
     return app
 
 

@@ -1,6 +1,6 @@
 """Run every benchmark side by side in one process and write bench/RESULTS.md.
 
-python -m bench [--quick] [--only hot_path,ingest,queries,memory,http,otlp_ingest]
+python -m bench [--quick] [--only hot_path,app_side,ingest,queries,memory,http,otlp_ingest]
 python bench/run.py [--quick] [--only ...]
 """
 
@@ -14,11 +14,21 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import hot_path, http_overhead, ingest, memory, otlp_ingest, queries, resilience
+from bench import (
+    app_side,
+    hot_path,
+    http_overhead,
+    ingest,
+    memory,
+    otlp_ingest,
+    queries,
+    resilience,
+)
 from bench.common import Result, machine
 
 BENCHMARKS = {
     "hot_path": hot_path,
+    "app_side": app_side,
     "ingest": ingest,
     "queries": queries,
     "memory": memory,
