@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -177,6 +180,40 @@ def test_spans_of_the_last_flush_are_exported_when_the_app_stops(
         assert exporter.exported == 0
     assert exporter.exported == SPANS_PER_PLAN
     assert len(served.trace(trace_id)) == SPANS_PER_PLAN
+
+
+WORKER = """
+import watchkeeper
+from watchkeeper.model.events import SpanKind
+
+recorder = watchkeeper.configure().start()
+with recorder.span("nightly-digest", SpanKind.AGENT) as span:
+    print(f"{span.trace_id:032x}", flush=True)
+"""
+"""A script outside a web app: it neither stops the recorder nor closes anything itself."""
+
+
+def test_a_script_set_up_with_configure_exports_its_spans_as_it_exits(
+    served: Served, tmp_path: Path
+) -> None:
+    environment = {
+        **os.environ,
+        "WATCHKEEPER_SQLITE_PATH": str(tmp_path / "worker.db"),
+        "WATCHKEEPER_OTLP_EXPORT_ENDPOINT": served.traces_url,
+        "WATCHKEEPER_OTLP_EXPORT_HEADERS": f"Authorization=Bearer%20{INGEST_KEY}",
+        # Only the flush at exit can send the span.
+        "WATCHKEEPER_FLUSH_INTERVAL": "60",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    [span] = served.trace(int(done.stdout, 16))
+    assert (span.kind, span.name, span.parent_id) == ("agent", "nightly-digest", None)
 
 
 def test_a_refusing_endpoint_costs_the_export_only_and_is_told_once_without_secrets(

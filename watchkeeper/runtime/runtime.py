@@ -9,6 +9,7 @@ the flush at shutdown runs after the server has drained the requests in flight.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import gc
 import logging
 from collections.abc import AsyncIterator, MutableMapping, Sequence
@@ -317,7 +318,13 @@ def configure(settings: Settings | None = None) -> Recorder:
     effective = settings or load_settings()
     stores = StoreHandle(effective)
     stores.open_in_background()
-    previous = set_recorder(Recorder(effective, sink=stores))
+    recorder = Recorder(effective, sink=stores)
+    exporter = otlp_exporter(recorder, effective)
+    if exporter is not None:
+        # Exit hooks run last registered first: the recorder's (from start()) flushes, then
+        # this one sends what that flush gave.
+        atexit.register(exporter.close)
+    previous = set_recorder(recorder)
     if previous is not None:
         previous.stop()
     return get_recorder()
