@@ -137,7 +137,7 @@ async def test_an_attempt_past_its_timeout_is_cut_and_retried(
     retry = FAST.model_copy(update={"idempotent": True})
     guarded = resilient(
         "svc",
-        policy=Policy(timeout=0.3, retry=retry),
+        policy=Policy(timeout=1.0, retry=retry),
         resilience=resilience,
         recorder=watchkeeper_recorder,
     )

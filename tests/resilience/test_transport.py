@@ -112,7 +112,7 @@ def test_a_refresh_hook_sets_the_new_token_on_the_request_sent_again(
 async def test_the_async_transport_cuts_a_hung_attempt_and_retries(
     service: FlakyService, url: str, resilience: Resilience, watchkeeper_recorder: RecorderUnderTest
 ) -> None:
-    resilience.register("flaky", Policy(timeout=0.3, retry=FAST))
+    resilience.register("flaky", Policy(timeout=1.0, retry=FAST))
     service.plan(Reply(delay=5))
     transport = AsyncResilientTransport(
         hosts=HOSTS, resilience=resilience, recorder=watchkeeper_recorder
