@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -228,6 +229,7 @@ def test_a_refusing_endpoint_costs_the_export_only_and_is_told_once_without_secr
             receiver.server.url,
             ai,
             otlp_export_headers={"Authorization": token},
+            protect_metrics=False,
         ) as sender,
     ):
         for attempt in range(1, 4):
@@ -240,6 +242,10 @@ def test_a_refusing_endpoint_costs_the_export_only_and_is_told_once_without_secr
             # Recording and storing are untouched.
             assert len(sender.stored(trace_id)) == SPANS_PER_PLAN
         stats = sender.runtime.recorder.stats()
+        metrics = httpx.get(f"{sender.url}/metrics", timeout=30).text
+    refused = 3 * SPANS_PER_PLAN
+    dropped = f'watchkeeper_recorder_events_dropped_total{{reason="export_failed"}} {refused}.0'
+    assert dropped in metrics.splitlines()
     # One request per batch the recorder flushed: a plan's spans may come in one or two.
     assert len(receiver.authorizations) >= 3
     assert set(receiver.authorizations) == {token}
