@@ -14,13 +14,12 @@ and maxima, so they are merged by the database in one upsert, no read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from typing import Any, assert_never
 
-from sqlalchemy import BigInteger, Boolean, ColumnCollection, Double, Integer, Table, func
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import BigInteger, Boolean, Double, Integer, Table
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeEngine
 
 from watchkeeper.model.rollups import RollupDelta, RollupKey
@@ -46,7 +45,7 @@ def write_batch(connection: Connection, dialect: Dialect, batch: PreparedBatch) 
     if batch.rollups:
         merge_rollups(connection, dialect, batch.rollups)
     if batch.sessions:
-        connection.execute(_SESSION_UPSERTS[dialect], batch.sessions)
+        _upsert_sessions(driver, dialect, batch.sessions)
 
 
 def _executemany(driver: Any, table: str, columns: Sequence[str], rows: list[Row]) -> None:
@@ -274,42 +273,78 @@ WHERE {_MATCH_KEY}
 """
 
 
-def _session_totals(
-    new: ColumnCollection[str, Any], least: Callable[..., Any], greatest: Callable[..., Any]
-) -> dict[str, Any]:
-    """The SET clause merging a stored session (``wk_sessions``) with an incoming one (``new``)."""
-    old = sessions.c
-    return {
-        "user_id": func.coalesce(old.user_id, new.user_id),
-        "org_id": func.coalesce(old.org_id, new.org_id),
-        "first_seen": least(old.first_seen, new.first_seen),
-        "last_seen": greatest(old.last_seen, new.last_seen),
+_SESSION_COLUMNS = (
+    "session_id",
+    "user_id",
+    "org_id",
+    "first_seen",
+    "last_seen",
+    "ended_at",
+    "spans",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cost",
+)
+_SESSION_DOUBLES = (3, 4, 5, 10)
+_session_row = itemgetter(*_SESSION_COLUMNS)
+
+
+def _session_merge(least: str, greatest: str) -> str:
+    """The upsert's clause merging a stored session with an incoming one (``excluded``)."""
+    s = sessions.name
+    return (
+        "ON CONFLICT (session_id) DO UPDATE SET "
+        f"user_id = coalesce({s}.user_id, excluded.user_id), "
+        f"org_id = coalesce({s}.org_id, excluded.org_id), "
+        f"first_seen = {least}({s}.first_seen, excluded.first_seen), "
+        f"last_seen = {greatest}({s}.last_seen, excluded.last_seen), "
         # Either side may be NULL (not ended yet), and SQLite's max() of a NULL is NULL.
-        "ended_at": greatest(
-            func.coalesce(old.ended_at, new.ended_at),
-            func.coalesce(new.ended_at, old.ended_at),
-        ),
-        "spans": old.spans + new.spans,
-        "errors": old.errors + new.errors,
-        "input_tokens": old.input_tokens + new.input_tokens,
-        "output_tokens": old.output_tokens + new.output_tokens,
-        "cost": old.cost + new.cost,
-    }
+        f"ended_at = {greatest}(coalesce({s}.ended_at, excluded.ended_at), "
+        f"coalesce(excluded.ended_at, {s}.ended_at)), "
+        f"spans = {s}.spans + excluded.spans, errors = {s}.errors + excluded.errors, "
+        f"input_tokens = {s}.input_tokens + excluded.input_tokens, "
+        f"output_tokens = {s}.output_tokens + excluded.output_tokens, "
+        f"cost = {s}.cost + excluded.cost"
+    )
 
 
-def _session_upsert(dialect: Dialect) -> Insert:
+def _upsert_sessions(driver: Any, dialect: Dialect, rows: list[dict[str, Any]]) -> None:
+    values = list(map(_session_row, rows))
     match dialect:
         case Dialect.SQLITE:
-            lite = sqlite.insert(sessions)
-            # SQLite's two-argument min() and max() are its LEAST and GREATEST.
-            totals = _session_totals(lite.excluded, func.min, func.max)
-            return lite.on_conflict_do_update(index_elements=["session_id"], set_=totals)
+            _executemany_sql(driver, _SESSIONS_SQLITE, values)
         case Dialect.POSTGRESQL:
-            pg = postgresql.insert(sessions)
-            totals = _session_totals(pg.excluded, func.least, func.greatest)
-            return pg.on_conflict_do_update(index_elements=["session_id"], set_=totals)
+            columns = _arrays(values)
+            # An array takes one type: integers among a double column's values become doubles,
+            # as the database stores them (a time or cost given as an integer).
+            for position in _SESSION_DOUBLES:
+                columns[position] = [None if v is None else float(v) for v in columns[position]]
+            with driver.cursor() as cursor:
+                cursor.execute(_SESSIONS_POSTGRESQL, columns)
         case _:
             assert_never(dialect)
 
 
-_SESSION_UPSERTS = {dialect: _session_upsert(dialect) for dialect in Dialect}
+def _executemany_sql(driver: Any, sql: str, rows: Sequence[Row]) -> None:
+    cursor = driver.cursor()
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
+
+
+_SESSION_INSERT = f"INSERT INTO {sessions.name} ({', '.join(_SESSION_COLUMNS)}) "
+# SQLite's two-argument min() and max() are its LEAST and GREATEST.
+_SESSIONS_SQLITE = (
+    _SESSION_INSERT
+    + f"VALUES ({', '.join('?' * len(_SESSION_COLUMNS))}) "
+    + _session_merge("min", "max")
+)
+# unnest keeps the rows' (session id) order, so sessions are locked in one global order.
+_SESSIONS_POSTGRESQL = (
+    _SESSION_INSERT
+    + "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::float8[], %b::float8[], "
+    "%b::float8[], %b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[], %b::float8[]) "
+    + _session_merge("least", "greatest")
+)
