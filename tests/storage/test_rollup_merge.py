@@ -6,12 +6,16 @@ import random
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 
 from tests.support.stores import T0, batch_of, span
 from watchkeeper.model.events import Span, SpanKind
 from watchkeeper.model.rollups import Dimension, Level, RollupDelta, RollupKey, build_rollups
 from watchkeeper.model.sketch import LatencySketch
+from watchkeeper.storage import sql_writer
+from watchkeeper.storage.dialect import Dialect
+from watchkeeper.storage.engine import driver_connection
 from watchkeeper.storage.schema import rollups
 from watchkeeper.storage.sql_store import SqlStore
 
@@ -90,3 +94,37 @@ def test_a_key_written_once_is_stored_as_its_delta(store: SqlStore) -> None:
     spans = _traffic(seed=5, count=200)
     store.write(batch_of(spans))
     assert _stored(store) == build_rollups(spans)
+
+
+def test_postgresql_reads_and_writes_back_stored_sketches_by_key(store: SqlStore) -> None:
+    """With many rollup rows stored, merging a batch seeks each key, never scans the table."""
+    if store.dialect is not Dialect.POSTGRESQL:
+        pytest.skip("SQLite reads one key at a time: see test_write_plans")
+    with store.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO wk_rollups SELECT 'h', 3600 * (g / 2000), 'request', '', 'user', "
+                "'u' || mod(g, 2000), 1, 0, 0, 0, 0, 0, 0.1, NULL "
+                "FROM generate_series(1, 200000) AS g"
+            )
+        )
+        connection.execute(text("ANALYZE wk_rollups"))
+    spans = _traffic(seed=9, count=2_000)
+    store.write(batch_of(spans))
+    deltas = build_rollups(spans)
+    rows = [
+        sql_writer._plain(key) + sql_writer._values(delta)
+        for key, delta in sorted(deltas.items())
+        if delta.sketch is not None
+    ]
+    statements = (
+        (sql_writer._READ_POSTGRESQL, [row[:6] for row in rows]),
+        (sql_writer._REPLACE_POSTGRESQL, rows),
+    )
+    with store.engine.connect() as connection:
+        cursor = driver_connection(connection).cursor()
+        for statement, values in statements:
+            cursor.execute("EXPLAIN " + statement, sql_writer._arrays(values))
+            plan = "\n".join(line for (line,) in cursor.fetchall())
+            assert "Seq Scan on wk_rollups" not in plan, plan
+            assert "Index Scan" in plan, plan
