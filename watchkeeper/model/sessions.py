@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from operator import attrgetter
+from operator import add, attrgetter
 
 from watchkeeper.model.events import SessionMark, Span, error_count, has_usage
 
@@ -68,12 +68,13 @@ def build_sessions(
 
 
 _start = attrgetter("start")
+_duration = attrgetter("duration")
 
 
 def _delta(spans: list[Span]) -> SessionDelta:
     delta = SessionDelta(
         first_seen=min(map(_start, spans)),
-        last_seen=max([span.start + span.duration for span in spans]),
+        last_seen=max(map(add, map(_start, spans), map(_duration, spans))),
         user_id=next(filter(None, map(attrgetter("user_id"), spans)), None),
         org_id=next(filter(None, map(attrgetter("org_id"), spans)), None),
         spans=len(spans),
