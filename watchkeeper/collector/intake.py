@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import logging
 import os
@@ -120,12 +121,17 @@ class IntakeComponent:
                 return
             writer.write(frame(READY))
             await writer.drain()
+            loop = asyncio.get_running_loop()
             while True:
                 payload = await _read_frame(reader)
                 self._take(payload[SEQUENCE.size :])
                 (sequence,) = SEQUENCE.unpack(payload[: SEQUENCE.size])
-                writer.write(frame(ACK.pack(sequence, 0)))
-                await writer.drain()
+                # Acknowledged once written (or spooled, or counted as lost), not on arrival:
+                # the sender keeps the frame until then, so a collector killed with events
+                # in memory loses none of them.
+                self.recorder.submit_receipt(
+                    functools.partial(loop.call_soon_threadsafe, _acknowledge, writer, sequence)
+                )
         except (asyncio.IncompleteReadError, ConnectionError, FrameTooLarge):
             pass  # the sender left (or spoke no protocol of ours): what it sent is taken
         finally:
@@ -177,6 +183,11 @@ class IntakeComponent:
         for kind in events:
             for event in kind:
                 submit(event)
+
+
+def _acknowledge(writer: asyncio.StreamWriter, sequence: int) -> None:
+    if not writer.is_closing():
+        writer.write(frame(ACK.pack(sequence, 0)))
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> bytes:

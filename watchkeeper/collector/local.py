@@ -31,7 +31,7 @@ from socket import socket
 import orjson
 
 from watchkeeper.collector.connect import RemoteCollector
-from watchkeeper.collector.lock import held, holder, spawning
+from watchkeeper.collector.lock import held, holder, spawn_in_progress, spawning
 from watchkeeper.config import Address, Settings, settings_document
 
 START_WAIT_SECONDS = 120.0
@@ -109,15 +109,17 @@ class LocalCollector:
             connection = self._remote.connect()
             if connection is not None:
                 return connection
-            if holder(self.paths.lock) is None and not self._spawn_in_progress():
+            if not self._collector_on_its_way():
                 return None  # none is running or coming: its log says why; the app falls back
             # Polling a socket being set up, on the shipping thread: the app does not wait.
             self._stopping.wait(0.1)
         return None
 
-    def _spawn_in_progress(self) -> bool:
-        """Whether a collector was just started (by us) and has not taken its lock yet."""
-        child = self._child
+    def _collector_on_its_way(self) -> bool:
+        """Whether a collector runs (not answering yet) or some worker is starting one."""
+        if holder(self.paths.lock) is not None or spawn_in_progress(self.paths.spawn):
+            return True
+        child = self._child  # ours, before it takes its lock
         return child is not None and child.poll() is None
 
     def before_fallback(self) -> None:

@@ -49,7 +49,17 @@ def holder(path: Path) -> int | None:
         return None
     except PermissionError:
         return pid  # alive, under another user
-    return pid
+    return None if _exited(pid) else pid
+
+
+def _exited(pid: int) -> bool:
+    """Whether ``pid`` has exited and waits to be reaped (a zombie answers signals)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            # The state follows the command name, which is in parentheses and may hold spaces.
+            return stat.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return False  # no /proc (macOS): signals alone tell
 
 
 def held(path: Path) -> bool:
@@ -64,6 +74,12 @@ def held(path: Path) -> bool:
     finally:
         os.close(descriptor)
     return False
+
+
+def spawn_in_progress(path: Path) -> bool:
+    """Whether some app process holds :func:`spawning`'s lock: a collector is on its way."""
+    with spawning(path) as ours:
+        return not ours
 
 
 @contextlib.contextmanager

@@ -41,7 +41,13 @@ from watchkeeper.recording.spans import ActiveSpan, current_span
 from watchkeeper.recording.spool import Spool
 from watchkeeper.recording.stats import DropReason, LossLog, RecorderCounters, StatsSnapshot
 from watchkeeper.recording.windows import LiveWindows
-from watchkeeper.recording.worker import BatchObserver, FlushWorker, SpanEnricher
+from watchkeeper.recording.worker import (
+    BatchObserver,
+    Buffered,
+    FlushWorker,
+    Receipt,
+    SpanEnricher,
+)
 from watchkeeper.redaction import Redactor
 
 
@@ -90,7 +96,7 @@ class Recorder:
         self._collector = collector
         self._capacity = self.settings.buffer_size
         self._wake_at = self.settings.batch_size
-        self._buffer: deque[Event] = deque()
+        self._buffer: deque[Buffered] = deque()
         self._counters = RecorderCounters()
         self._spool = self._open_spool()
         self._containment = Containment(strict=self.settings.raise_internal_errors)
@@ -255,6 +261,14 @@ class Recorder:
             worker = self._worker
             if worker is not None:
                 worker.wake()
+
+    def submit_receipt(self, settle: Callable[[], object]) -> None:
+        """Have ``settle`` called (on the worker's thread) once every event submitted so far is
+        written, spooled or counted as lost: how a collector acknowledges what it holds."""
+        if not self.enabled:
+            settle()
+            return
+        self._buffer.append(Receipt(settle))
 
     def span(
         self,

@@ -27,22 +27,21 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-from watchkeeper.model.events import Event
 from watchkeeper.recording.codec import decode_events, encode_events
 from watchkeeper.recording.containment import Containment
 from watchkeeper.recording.frames import ACK, HEADER, SEQUENCE, frame, frame_length
 from watchkeeper.recording.stats import RecorderCounters
-from watchkeeper.recording.worker import FlushWorker, take_events
+from watchkeeper.recording.worker import Buffered, FlushWorker, take_events
 
 logger = logging.getLogger("watchkeeper")
 
-WINDOW = 32
-"""Frames sent and not yet acknowledged before the sender waits for the collector."""
-ACK_WAIT_SECONDS = 10.0
-"""A collector that acknowledges nothing for this long is taken for dead."""
+WINDOW = 128
+"""Frames sent and not yet acknowledged (written by the collector) before the sender waits:
+events wait in the app's bounded buffer meanwhile, as they would for a slow store."""
 RECONNECT_FIRST_DELAY = 0.2
 RECONNECT_MAX_DELAY = 5.0
-FALLBACK_AFTER_SECONDS = 10.0
+FALLBACK_AFTER_SECONDS = 30.0
+"""Without a collector for this long (none running, none starting), the app writes itself."""
 COLLECTOR_RETRY_SECONDS = 30.0
 """How often a recorder writing for itself looks whether a collector can be had again."""
 
@@ -62,7 +61,7 @@ class Collector(Protocol):
 class ShippingWorker:
     def __init__(
         self,
-        buffer: deque[Event],
+        buffer: deque[Buffered],
         counters: RecorderCounters,
         containment: Containment,
         collector: Collector,
@@ -187,9 +186,9 @@ class ShippingWorker:
             if self._unsent:
                 self._send_unsent()
                 continue
+            self._read_acks()
             count = min(len(self._buffer), self._batch_size)
-            if not count:
-                self._read_acks(wait=False)
+            if not count or len(self._unacked) >= self._window or self._socket is None:
                 return
             self._ship(count)
 
@@ -210,24 +209,23 @@ class ShippingWorker:
             for index in range(len(self._unacked) - self._unsent, len(self._unacked)):
                 connection.sendall(self._unacked[index][1])
                 self._unsent -= 1
-            self._read_acks(wait=len(self._unacked) >= self._window)
         except OSError as error:
             self._lost_connection(error)
 
-    def _read_acks(self, wait: bool) -> None:
-        """Take the acknowledgements that arrived; with ``wait``, until the window has room."""
+    def _read_acks(self) -> None:
+        """Take the acknowledgements that have arrived, without waiting for more.
+
+        A collector that is alive but slow to write (its store is down) is waited for, not
+        left: sending the frames again elsewhere would store them twice. A collector that
+        dies closes the socket, which is noticed here.
+        """
         connection = self._socket
         if connection is None:
             return
-        deadline = time.monotonic() + ACK_WAIT_SECONDS
         try:
-            while self._unacked:
-                must_wait = wait and len(self._unacked) >= self._window
-                timeout = max(0.0, deadline - time.monotonic()) if must_wait else 0.0
-                readable, _, _ = select.select([connection], [], [], timeout)
+            while True:
+                readable, _, _ = select.select([connection], [], [], 0.0)
                 if not readable:
-                    if must_wait:
-                        raise TimeoutError("the collector acknowledged nothing for a while")
                     return
                 self._acknowledged(read_frame(connection))
         except OSError as error:
@@ -283,7 +281,7 @@ class ShippingWorker:
 
     def _take_back_unacknowledged(self) -> None:
         """Put what no collector acknowledged back at the front of the buffer, in order."""
-        events: list[Event] = []
+        events: list[Buffered] = []
         for _, data, _ in self._unacked:
             batch = decode_events(data[HEADER.size + SEQUENCE.size :])
             events.extend(batch.spans)

@@ -66,6 +66,23 @@ OUTAGE_ERRORS = (StoreUnavailable, OSError)
 """Errors that say the store is away (the contract's, and the network's): always retried."""
 
 
+class Receipt:
+    """Put in the buffer behind events whose fate a sender waits for (an app shipping to a
+    collector): settled once everything before it is written, spooled, or counted as lost."""
+
+    __slots__ = ("_settle",)
+
+    def __init__(self, settle: Callable[[], object]) -> None:
+        self._settle = settle
+
+    def settle(self) -> None:
+        self._settle()
+
+
+Buffered = Event | Receipt
+"""What the recorder's buffer holds."""
+
+
 @dataclass(slots=True)
 class TakenEvents:
     """Events taken off the buffer, sorted by kind."""
@@ -76,6 +93,7 @@ class TakenEvents:
     snapshots: list[Snapshot] = field(default_factory=list)
     validations: list[ValidationResult] = field(default_factory=list)
     marks: list[SessionMark] = field(default_factory=list)
+    receipts: list[Receipt] = field(default_factory=list)
 
     def batch(self, service: str, instance: str) -> Batch:
         """As a batch without rollups or sessions: for whoever aggregates them later."""
@@ -91,7 +109,7 @@ class TakenEvents:
         )
 
 
-def take_events(buffer: deque[Event], count: int, counters: RecorderCounters) -> TakenEvents:
+def take_events(buffer: deque[Buffered], count: int, counters: RecorderCounters) -> TakenEvents:
     """Take ``count`` events off the front of ``buffer``; what is no event is counted invalid."""
     taken = TakenEvents()
     route: dict[type, list[Any]] = {
@@ -102,6 +120,7 @@ def take_events(buffer: deque[Event], count: int, counters: RecorderCounters) ->
         Snapshot: taken.snapshots,
         ValidationResult: taken.validations,
         SessionMark: taken.marks,
+        Receipt: taken.receipts,
     }
     popleft = buffer.popleft
     for _ in range(count):
@@ -111,14 +130,14 @@ def take_events(buffer: deque[Event], count: int, counters: RecorderCounters) ->
             counters.drop(DropReason.INVALID)
             continue
         target.append(event)
-    counters.drained += count
+    counters.drained += count - len(taken.receipts)
     return taken
 
 
 class FlushWorker:
     def __init__(
         self,
-        buffer: deque[Event],
+        buffer: deque[Buffered],
         sink: Sink,
         counters: RecorderCounters,
         live: LiveWindows,
@@ -163,6 +182,8 @@ class FlushWorker:
         # Loss figures for the next batch: not in the buffer, so they are not counted (or
         # dropped) as the app's events, and never wait behind a full buffer.
         self._figures: list[MetricPoint] = []
+        # Receipts behind a built batch's events, by the batch's identity: settled with it.
+        self._receipts: dict[int, list[Receipt]] = {}
         self._thread = threading.Thread(target=self._run, name="watchkeeper-flush", daemon=True)
 
     @property
@@ -218,7 +239,11 @@ class FlushWorker:
         self._stopping.set()
         self._wake.set()
         self._thread.join(timeout=max(0.1, min(timeout, 5.0)))
-        left = len(self._buffer) + sum(map(app_events, self._waiting.take_all()))
+        abandoned = self._waiting.take_all()
+        for batch in abandoned:
+            self._settle(batch)
+        buffered = sum(1 for event in self._buffer if not isinstance(event, Receipt))
+        left = buffered + sum(map(app_events, abandoned))
         if left:
             self._counters.drop(DropReason.SHUTDOWN, left)
             self._buffer.clear()
@@ -310,13 +335,29 @@ class FlushWorker:
         waiting = self._waiting
         if not waiting:
             return True
-        if self._write(waiting.first()):
+        batch = waiting.first()
+        if self._write(batch):
             waiting.remove_first()
+            self._settle(batch)
             return True
         return False
 
+    def _settle(self, batch: Batch) -> None:
+        """The batch is written, spooled or counted as lost: whoever waits on it may go on."""
+        for receipt in self._receipts.pop(id(batch), ()):
+            try:
+                receipt.settle()
+            except Exception as error:
+                self._containment.report("settling a receipt", error)
+
     def _spill(self, batch: Batch) -> None:
         """Keep a batch the store cannot take yet on disk, or count it lost without a spool."""
+        try:
+            self._spill_or_count(batch)
+        finally:
+            self._settle(batch)
+
+    def _spill_or_count(self, batch: Batch) -> None:
         if self._spool is None:
             self._counters.drop(DropReason.STORE_UNAVAILABLE, app_events(batch))
             return
@@ -356,6 +397,8 @@ class FlushWorker:
             rollups = build_rollups(spans)
         self._live.observe(spans)
         batch = self._assemble(spans, logs, metrics, snapshots, validations, marks, rollups)
+        if taken.receipts:
+            self._receipts[id(batch)] = taken.receipts
         for observe in self._observers:
             try:
                 observe(batch)
