@@ -84,9 +84,11 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> TrafficSta
         thread.join(20)
         llm.stop()
     flushed = recorder.stats()
+    # A collector acknowledges what it has written: shipped events are stored ones.
+    stored = flushed.flushed + flushed.shipped
     console.print(
         f"Done: {stats.sent} requests in {stats.sessions} sessions; "
-        f"{flushed.flushed} events stored, {flushed.dropped_total} dropped."
+        f"{stored} events stored, {flushed.dropped_total} dropped."
     )
     return stats
 
