@@ -56,6 +56,7 @@ class App:
 
 @contextlib.contextmanager
 def running_app(tmp_path: Path, workers: int = 4, **extra: str) -> Iterator[App]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     database = tmp_path / "app.db"
     directory = short_directory()
     port = _free_port()
@@ -67,7 +68,12 @@ def running_app(tmp_path: Path, workers: int = 4, **extra: str) -> Iterator[App]
         "WATCHKEEPER_API_KEYS": KEY,
         **extra,
     }
-    settings = load_settings(database_url=f"sqlite:///{database}", collector_directory=directory)
+    # The paths the workers derive from their settings, to find their collector by.
+    settings = load_settings(
+        database_url=environment["WATCHKEEPER_DATABASE_URL"],
+        database_schema=environment.get("WATCHKEEPER_DATABASE_SCHEMA", "watchkeeper"),
+        collector_directory=directory,
+    )
     paths = LocalPaths.for_app(settings, "/watchkeeper")
     process = subprocess.Popen(
         [

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import sys
 from pathlib import Path
 
@@ -29,8 +31,13 @@ def main() -> int:
     from watchkeeper.collector.process import CollectorPlan, run_collector  # noqa: PLC0415
     from watchkeeper.config import Address, load_settings  # noqa: PLC0415
 
+    settings = assignment["settings"]
+    if "WATCHKEEPER_INSTANCE" not in os.environ:
+        # It speaks for every worker of the app on this host: named after the host, not after
+        # the worker that happened to start it.
+        settings["instance"] = socket.gethostname()
     plan = CollectorPlan(
-        settings=load_settings(**assignment["settings"]),
+        settings=load_settings(**settings),
         intake=[Address("unix", path=Path(assignment["intake"]))],
         http_socket=Path(assignment["http"]),
         prefix=assignment["prefix"],
