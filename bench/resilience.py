@@ -105,7 +105,7 @@ def run(quick: bool) -> list[Result]:
     def theirs() -> None:
         retrying(breaker.call, _answer)
 
-    variants: dict[str, tuple[Callable[[], None], int]] = {
+    variants: dict[str, tuple[Callable[[], object], int]] = {
         "bare": (bare, 2_000),
         "ours": (ours, 2_000),
         "theirs": (theirs, 2_000),
@@ -120,7 +120,7 @@ def run(quick: bool) -> list[Result]:
         )
         variants["redis"] = (lambda: in_redis.call(_answer), 500)
 
-    def timed(operation: Callable[[], None], calls: int) -> float:
+    def timed(operation: Callable[[], object], calls: int) -> float:
         started = time.perf_counter()
         for _ in range(calls):
             operation()

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.collector.test_processes import KEY, running_app
+from tests.collector.test_processes import KEY, _metrics, _requests_counted, running_app
 from tests.support.server import LiveServer
 from tests.support.waiting import wait_until
 from watchkeeper.config import load_settings
@@ -21,6 +21,10 @@ def _send(url: str, count: int) -> None:
     with httpx.Client(base_url=url, timeout=60, headers={"Connection": "close"}) as client:
         for number in range(count):
             assert client.get(f"/api/v1/work/{number}").status_code == 200
+
+
+def _counted(url: str) -> float:
+    return _requests_counted(_metrics(url))
 
 
 def test_two_hosts_write_one_postgresql_and_one_dashboard_shows_both(
@@ -41,11 +45,14 @@ def test_two_hosts_write_one_postgresql_and_one_dashboard_shows_both(
             sender.start()
         for sender in senders:
             sender.join()
+        # Each host's view is its own collector's: it counts only that host's requests.
+        wait_until(lambda: _counted(host_a.url) == 60, 120, "host a's collector to count")
+        wait_until(lambda: _counted(host_b.url) == 40, 120, "host b's collector to count")
         first_collectors = {host_a.collector_pid(), host_b.collector_pid()}
     assert None not in first_collectors
     assert len(first_collectors) == 2  # one collector per host
-    wait_until(lambda: host_a.collector_pid() is None, 60, "host a's collector to leave")
-    wait_until(lambda: host_b.collector_pid() is None, 60, "host b's collector to leave")
+    wait_until(lambda: host_a.collector_pid() is None, 120, "host a's collector to leave")
+    wait_until(lambda: host_b.collector_pid() is None, 120, "host b's collector to leave")
 
     settings = load_settings(database_url=database, database_schema=postgres_schema, api_keys=[KEY])
     dashboard = LiveServer(create_app(settings)).start()

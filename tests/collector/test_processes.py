@@ -168,7 +168,7 @@ def test_four_workers_one_collector_one_view_and_every_request_stored(tmp_path: 
         scrapes = [_requests_counted(_metrics(app.url)) for _ in range(8)]
         assert scrapes == [requests] * 8
     # The app has stopped: the collector leaves once no worker is connected.
-    wait_until(lambda: app.collector_pid() is None, 60, "the collector to leave with the app")
+    wait_until(lambda: app.collector_pid() is None, 120, "the collector to leave with the app")
     assert _stored_requests(app.database) == requests
 
 
@@ -223,7 +223,7 @@ def test_the_app_keeps_serving_while_its_collector_is_killed_and_comes_back(
             for client in clients:
                 client.join()
         counted = _requests_counted(_metrics(app.url))
-    wait_until(lambda: app.collector_pid() is None, 60, "the collector to leave with the app")
+    wait_until(lambda: app.collector_pid() is None, 120, "the collector to leave with the app")
     assert failures == []
     # The new collector counts from its start: what it was sent again, and what came after.
     assert 0 < counted <= answered
@@ -238,6 +238,7 @@ def test_the_app_keeps_serving_while_its_collector_is_killed_and_comes_back(
 def test_the_collectors_log_says_nothing_went_wrong(tmp_path: Path) -> None:
     with running_app(tmp_path, workers=1) as app:
         _send(app.url, range(20))
-    wait_until(lambda: app.collector_pid() is None, 60, "the collector to leave with the app")
+        wait_until(lambda: _requests_counted(_metrics(app.url)) == 20, 120, "the collector")
+    wait_until(lambda: app.collector_pid() is None, 120, "the collector to leave with the app")
     log = app.paths.log.read_text()
     assert not re.search(r"Traceback|ERROR|CRITICAL", log), log
