@@ -184,6 +184,10 @@ def _raw(settings: Settings, count: int) -> Run:
     return run
 
 
+raw_load = _raw
+"""The raw baseline, for the collector's ingest benchmark to set beside its own figure."""
+
+
 def _median(runs: list[Run]) -> Run:
     return Run(
         statistics.median(run.rate for run in runs),
