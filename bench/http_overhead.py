@@ -189,8 +189,10 @@ def _serve(
     try:
         deadline = time.monotonic() + START_SECONDS
         while not _answers(url + "/docs"):
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"the {factory} app did not start")
+            if process.poll() is not None:
+                raise RuntimeError(f"the {factory} app exited with {process.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the {factory} app did not answer in {START_SECONDS:.0f} s")
             time.sleep(0.1)
         yield url, psutil.Process(process.pid)  # taskset execs: the pid is the server's
     finally:
