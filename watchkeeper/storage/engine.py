@@ -25,11 +25,11 @@ from watchkeeper.storage.dialect import Dialect
 SQLITE_BUSY_TIMEOUT_MS = 2_000
 """Short, so a file held locked by someone else surfaces as StoreUnavailable and is retried."""
 
-SQLITE_CACHE_KIB = 16_384
+SQLITE_CACHE_KIB = 8_192
 """Page cache per connection (SQLite's default is 2 MiB). A batch inserts at as many places in
 the span indexes as it has users, sessions and names; with 2 MiB the writer evicted those pages
-mid-transaction and read them back: six times the file I/O per span of 16 MiB. It fills only
-as pages are used."""
+mid-transaction and read them back: nearly five times the file I/O per span of 8 MiB. Larger
+caches save little more, and the cache is memory the process keeps once filled."""
 
 SQLITE_CHECKPOINT_PAGES = 10_000
 """WAL pages (about 40 MB) before the writer copies them into the database file (default
