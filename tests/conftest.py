@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from watchkeeper.resilience import registry
+
 POSTGRES_URL_VARIABLE = "WATCHKEEPER_TEST_POSTGRES_URL"
 
 
@@ -17,6 +19,14 @@ def pytest_configure(config: pytest.Config) -> None:
     owns its store, and a collector per test would outlive it. tests/collector tests the
     default, a local collector process per app."""
     os.environ.setdefault("WATCHKEEPER_COLLECTOR", "off")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_resilience() -> Iterator[None]:
+    """Each test starts with the process's resilience (breakers, policies) unmade: an app a
+    test instrumented must not leave its integrations in the next test's health."""
+    yield
+    registry._default = None
 
 
 @pytest.fixture(scope="session")
