@@ -34,6 +34,13 @@ FAST = RetryPolicy(base_delay=0.01, max_delay=0.05)
 HOSTS = {"127.0.0.1": "flaky"}
 
 
+@pytest.fixture(autouse=True)
+def _httpx_not_instrumented() -> None:
+    """These tests record through the transport alone: an app an earlier test instrumented
+    must not have left httpx recording into its own recorder."""
+    uninstrument_httpx()
+
+
 @pytest.fixture
 def client(
     resilience: Resilience, watchkeeper_recorder: RecorderUnderTest
