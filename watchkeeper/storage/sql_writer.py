@@ -258,13 +258,12 @@ WITH written AS (
 )
 SELECT {", ".join(_KEY_COLUMNS)} FROM written WHERE sketched
 """
-# LATERAL: one primary-key lookup per key, whatever the planner thinks of the array's size.
+# Joined on the whole key: with many rows stored the planner seeks them by index, key by key
+# (a test checks), and hashes a table small enough to read whole.
 _READ_POSTGRESQL = f"""
-SELECT k.position, stored.* FROM unnest({_KEY_ARRAYS})
-    WITH ORDINALITY AS k({", ".join(_KEY_COLUMNS)}, position)
-CROSS JOIN LATERAL (
-    SELECT {", ".join(_VALUE_COLUMNS)} FROM {_T} AS r WHERE {_MATCH_KEY}
-) AS stored
+SELECT k.position, {", ".join(f"r.{name}" for name in _VALUE_COLUMNS)}
+FROM unnest({_KEY_ARRAYS}) WITH ORDINALITY AS k({", ".join(_KEY_COLUMNS)}, position)
+JOIN {_T} AS r ON {_MATCH_KEY}
 """
 _REPLACE_POSTGRESQL = f"""
 UPDATE {_T} AS r SET {", ".join(f"{name} = k.{name}" for name in _VALUE_COLUMNS)}
