@@ -12,6 +12,8 @@ cost an event, so every row is made storable here, the same way on both stores:
 * Identity values (user, organisation and session ids, also as rollup values) longer than
   :data:`IDENTITY_LIMIT` characters are cut, ending in ``…`` and a short hash of the whole value:
   distinct ids stay distinct, and PostgreSQL's index rows (some 2,700 bytes) can hold them.
+* A value that is not text in a text column (a number given as a validation's expectation, an
+  operation's name) is stored as its text (``str``), alike on both stores.
 * In JSON (attributes, snapshot data), integers beyond 64 bits are written as their decimal text;
   a NUL needs nothing there, as JSON writes it ``\\u0000``.
 
@@ -28,7 +30,8 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from operator import itemgetter
+from functools import partial
+from operator import is_not, itemgetter
 from typing import Any
 
 import orjson
@@ -291,11 +294,15 @@ RAW_TABLES = (
 
 
 def _column_dirty(rows: list[Row], position: int, limit: int | None) -> bool:
-    values = list(filter(None, map(itemgetter(position), rows)))
+    """Whether a text column holds a value to clean, or a value that is not text at all."""
+    values = list(filter(_present, map(itemgetter(position), rows)))
     try:
         return _dirty(values, limit)
-    except TypeError:  # a non-string in a text column (an integer user id): value by value
-        return any(isinstance(value, str) and _dirty((value,), limit) for value in values)
+    except TypeError:  # not text (a number given as a validation's expectation): made text
+        return True
+
+
+_present = partial(is_not, None)
 
 
 def clean_rows(
@@ -316,8 +323,10 @@ def clean_rows(
         values = list(row)
         for position, limit in dirty:
             value = values[position]
-            if isinstance(value, str):
-                values[position] = clean_text(value, limit)
+            if value is not None:
+                # Its text, as a text column holds it: binary COPY sends text columns as text.
+                text = value if isinstance(value, str) else str(value)
+                values[position] = clean_text(text, limit)
         cleaned.append(tuple(values))
     return cleaned
 
