@@ -15,10 +15,12 @@ recording adds are not lost in the framework's own cost and the machine's noise.
 
 Each block runs ``requests`` requests and then waits (sleeping, without waking the worker, which
 ships on its own schedule as in service) until everything recorded is acknowledged by the
-collector (or written), so the block's CPU time (``time.process_time``: every thread of this
-process, the shipping thread's encoding and sending included) covers all the work those requests
-caused here. The collector's own CPU is another process's and is not counted here (the
-HTTP benchmark reports it). The shipping thread's share is read from its own CPU clock.
+collector (or written). The app's side of a request is what the serving thread spends serving it
+(``time.thread_time``: middleware, route, garbage collection) plus the shipping thread's CPU over
+the whole block (its encoding and sending); the process's other threads (the other variant's
+runtime, idle) are no request's cost. Embedded writes on threads of its own, so its figure is the
+whole process's CPU over the block (``time.process_time``). The collector's own CPU is another
+process's and is not counted here (the HTTP benchmark reports it).
 Watchkeeper runs its host lifespan, so the runtime freezes the start-up heap (``gc.freeze``) as
 in service. Blocks of all variants are interleaved; each variant's cost is its difference from
 the pass-through block of the same round (CPU speed on this shared machine drifts by a factor
@@ -186,19 +188,34 @@ def _thread_seconds(thread: threading.Thread | None) -> float:
     return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
 
 
-async def _block(variant: Variant, count: int) -> tuple[float, float]:
-    """CPU seconds per request of the process and of the shipping thread, over one block."""
+@dataclass(frozen=True)
+class Block:
+    """CPU seconds per request over one block of requests."""
+
+    process: float
+    """Every thread of this process, from the first request until all is settled."""
+    app_side: float
+    """The serving thread while it serves (middleware, route, garbage collection), and the
+    shipping thread's over the whole block: the other runtime's idle threads and the polling
+    below are no request's cost."""
+    shipping: float
+
+
+async def _block(variant: Variant, count: int) -> Block:
     thread = variant.shipping_thread()
     process_before, thread_before = time.process_time(), _thread_seconds(thread)
+    serving_before = time.thread_time()
     await _requests(variant.app, count)
+    serving = time.thread_time() - serving_before
     # Not recorder.flush(), which wakes the worker until it is done: the worker's own pace.
     deadline = time.monotonic() + SETTLE_SECONDS
     while not variant.settled():
         if time.monotonic() > deadline:
             raise RuntimeError("what was recorded was not acknowledged in time")
         await asyncio.sleep(0.01)
+    shipping = _thread_seconds(thread) - thread_before
     process = time.process_time() - process_before
-    return process / count, (_thread_seconds(thread) - thread_before) / count
+    return Block(process / count, (serving + shipping) / count, shipping / count)
 
 
 def _wait_until_shipping(recorder: Recorder) -> bool:
@@ -251,7 +268,7 @@ async def _measure(rounds: int, requests: int) -> Figures:
             raise RuntimeError("the collector did not take the app's events")
         for variant in variants.values():  # warm-up: route caches, the collector's first frames
             await _block(variant, requests)
-        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+        samples: dict[str, list[Block]] = {name: [] for name in variants}
         for _ in range(rounds):
             for name, variant in variants.items():
                 samples[name].append(await _block(variant, requests))
@@ -259,16 +276,20 @@ async def _measure(rounds: int, requests: int) -> Figures:
         for lifespan in lifespans:
             await lifespan.stop()
     baseline = samples["pass-through"]
+
+    def added(name: str, figure: Callable[[Block], float]) -> float:
+        pairs = zip(samples[name], baseline, strict=True)
+        return statistics.median(figure(block) - figure(through) for block, through in pairs) * 1e6
+
     return Figures(
-        baseline=statistics.median(total for total, _ in baseline) * 1e6,
+        baseline=statistics.median(block.app_side for block in baseline) * 1e6,
         added={
-            name: statistics.median(
-                (total - through) * 1e6
-                for (total, _), (through, _) in zip(values, baseline, strict=True)
-            )
-            for name, values in samples.items()
+            "floor": added("floor", lambda block: block.app_side),
+            "collector": added("collector", lambda block: block.app_side),
+            # Embedded writes on threads of its own: the whole process is its app side.
+            "embedded": added("embedded", lambda block: block.process),
         },
-        shipping=statistics.median(thread for _, thread in samples["collector"]) * 1e6,
+        shipping=statistics.median(block.shipping for block in samples["collector"]) * 1e6,
     )
 
 

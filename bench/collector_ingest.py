@@ -23,6 +23,7 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import psutil
+from sqlalchemy import func, select
 
 from bench.common import (
     Result,
@@ -35,6 +36,8 @@ from bench.ingest import TARGET, raw_load
 from watchkeeper.collector.connect import RemoteCollector
 from watchkeeper.config import Address, Settings, settings_document
 from watchkeeper.recording.recorder import Recorder
+from watchkeeper.storage.factory import open_store
+from watchkeeper.storage.schema import spans
 from watchkeeper.testing import MemorySink
 
 SENDERS = 4
@@ -131,7 +134,19 @@ def _measure(
             collector.terminate()
             collector.wait(60)
         total = share * SENDERS
+        stored = _stored_spans(settings)
+        if stored < total:
+            raise RuntimeError(f"the collector stored {stored:,} of {total:,} spans")
         return total / elapsed, cpu / total * 1e6
+
+
+def _stored_spans(settings: Settings) -> int:
+    store = open_store(settings)
+    try:
+        with store.engine.connect() as connection:
+            return int(connection.execute(select(func.count()).select_from(spans)).scalar_one())
+    finally:
+        store.close()
 
 
 def raw_rate(factory: Callable[..., AbstractContextManager[Settings]], count: int) -> float:

@@ -15,10 +15,13 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import (
+    alert_eval,
     app_side,
+    collector_ingest,
     hot_path,
     http_overhead,
     ingest,
+    log_capture,
     memory,
     otlp_ingest,
     queries,
@@ -30,11 +33,14 @@ BENCHMARKS = {
     "hot_path": hot_path,
     "app_side": app_side,
     "ingest": ingest,
+    "collector_ingest": collector_ingest,
     "queries": queries,
     "memory": memory,
     "http": http_overhead,
     "resilience": resilience,
     "otlp_ingest": otlp_ingest,
+    "alert_eval": alert_eval,
+    "log_capture": log_capture,
 }
 
 

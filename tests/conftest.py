@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from watchkeeper.instrumentation.httpx import uninstrument_httpx
 from watchkeeper.resilience import registry
 
 POSTGRES_URL_VARIABLE = "WATCHKEEPER_TEST_POSTGRES_URL"
@@ -27,6 +28,15 @@ def _fresh_resilience() -> Iterator[None]:
     test instrumented must not leave its integrations in the next test's health."""
     yield
     registry._default = None
+
+
+@pytest.fixture(autouse=True)
+def _httpx_uninstrumented() -> Iterator[None]:
+    """Each test leaves httpx as it found it: a test that instrumented an app with outbound
+    recording would otherwise record the next tests' own client calls, and give them a
+    traceparent their server then takes as a parent."""
+    yield
+    uninstrument_httpx()
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,11 @@ OTHER_LAYERS = (
     "watchkeeper.api",
     "watchkeeper.otlp",
     "watchkeeper.resilience",
+    "watchkeeper.alerts",
     "watchkeeper.collector",
     "watchkeeper.dashboard",
+    "watchkeeper.logs",
+    "watchkeeper.logging",
     "watchkeeper.runtime",
     "watchkeeper.wiring",
     "watchkeeper.demo",
@@ -74,9 +77,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         *ASSEMBLY,
     ),
     "testing": ("watchkeeper.api", *ASSEMBLY),
+    # Stored keys, sessions and the audit log are in the store; access never records events.
     "access": (
         "watchkeeper.recording",
-        "watchkeeper.storage",
         "watchkeeper.health",
         "watchkeeper.metrics",
         "watchkeeper.api",
@@ -109,6 +112,29 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "watchkeeper.api",
         "watchkeeper.otlp",
         "watchkeeper.dashboard",
+        *ASSEMBLY,
+    ),
+    # The app's logs reach the store only through the recorder, as every event does.
+    "logs": (
+        "watchkeeper.storage",
+        "watchkeeper.instrumentation",
+        "watchkeeper.health",
+        "watchkeeper.metrics",
+        "watchkeeper.api",
+        "watchkeeper.dashboard",
+        "watchkeeper.otlp",
+        "watchkeeper.collector",
+        "watchkeeper.resilience",
+        *ASSEMBLY,
+    ),
+    # Alerts read the store and judge health (their channels reuse resilience's retry
+    # schedule); they never instrument the app or ship events.
+    "alerts": (
+        "watchkeeper.instrumentation",
+        "watchkeeper.otlp",
+        "watchkeeper.collector",
+        "watchkeeper.dashboard",
+        "watchkeeper.logs",
         *ASSEMBLY,
     ),
     "runtime": ("watchkeeper.cli", "watchkeeper.demo", "watchkeeper.wiring"),

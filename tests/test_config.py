@@ -246,7 +246,7 @@ def test_the_list_settings_are_the_expected_ones() -> None:
 
 def _values(settings: Settings, name: str) -> list[str]:
     return [
-        item.get_secret_value() if isinstance(item, SecretStr) else item
+        item.get_secret_value() if isinstance(item, SecretStr) else str(item)
         for item in getattr(settings, name)
     ]
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from watchkeeper.config import ConfigurationError, Settings, load_settings
     from watchkeeper.instrumentation.anthropic import instrument_anthropic
     from watchkeeper.instrumentation.decorators import agent, integration, monitor, tool
+    from watchkeeper.instrumentation.fingerprints import set_fingerprint
     from watchkeeper.instrumentation.httpx import instrument_httpx
     from watchkeeper.instrumentation.metrics import counter, gauge
     from watchkeeper.instrumentation.openai import instrument_openai
@@ -71,6 +72,7 @@ _WHERE = {
     "MonitoredQueue": "watchkeeper.instrumentation.queues",
     "report_queue": "watchkeeper.instrumentation.queues",
     "end_session": "watchkeeper.instrumentation.sessions",
+    "set_fingerprint": "watchkeeper.instrumentation.fingerprints",
     "snapshot": "watchkeeper.instrumentation.sessions",
     "start_session": "watchkeeper.instrumentation.sessions",
     "MinimumScore": "watchkeeper.instrumentation.validation",
@@ -147,6 +149,7 @@ __all__ = [
     "register_validator",
     "report_queue",
     "resilient",
+    "set_fingerprint",
     "snapshot",
     "start_session",
     "tool",

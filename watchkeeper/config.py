@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -67,6 +68,22 @@ DEFAULT_SESSION_HEADER = "X-Session-ID"
 
 class ConfigurationError(ValueError):
     """A setting is missing or has a value Watchkeeper cannot use."""
+
+
+def read_yaml(text: str, where: str) -> object:
+    """A YAML file a setting names (resilience policies, alert rules), read safely; PyYAML is an
+    optional extra, so its absence is a start-up error naming the setting."""
+    try:
+        yaml = importlib.import_module("yaml")
+    except ImportError:
+        raise ConfigurationError(
+            f"{where}: reading YAML needs PyYAML: pip install 'watchkeeper[yaml]'"
+        ) from None
+    try:
+        document: object = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        raise ConfigurationError(f"{where}: not valid YAML ({error})") from None
+    return document
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,13 +168,15 @@ class ModelPrice(BaseModel):
     output_per_million: float = Field(ge=0)
 
 
-_RETENTION_FIELDS = (
+RETENTION_FIELDS = (
     "retention_spans",
     "retention_logs",
     "retention_metrics",
     "retention_minute_rollups",
     "retention_hour_rollups",
+    "retention_audit",
 )
+"""The retention periods: validated alike, and audited apart from the other settings."""
 
 
 class Settings(BaseSettings):
@@ -243,6 +262,16 @@ class Settings(BaseSettings):
     retention_hour_rollups: timedelta = Field(
         timedelta(days=400), description="How long per-hour rollups are kept."
     )
+    retention_audit: timedelta = Field(
+        timedelta(days=400), description="How long audit log entries are kept."
+    )
+    retention_interval: float = Field(
+        3600.0,
+        ge=0,
+        description="Seconds between two retention runs in a process that writes the store "
+        "(the first one interval after it starts; replicas take turns); 0: none, run "
+        "`watchkeeper retention` from cron instead.",
+    )
     store_timeout: float = Field(
         30.0,
         gt=0,
@@ -277,6 +306,19 @@ class Settings(BaseSettings):
         False, description="Serve the API and dashboard without a key (local development only)."
     )
     protect_metrics: bool = Field(True, description="Require a key for /metrics.")
+    key_rate_limits: dict[str, int] = Field(
+        default_factory=dict,
+        examples=['{"user": 120, "ingest_only": 20000}'],
+        description="Requests per minute a key may make, by role (super_admin, org_admin, "
+        "user, read_only, ingest_only), overriding the defaults (600, 600, 300, 300, 6000); a "
+        "key's own limit overrides its role's. Shared by replicas through WATCHKEEPER_REDIS_URL.",
+    )
+    dashboard_session_seconds: int = Field(
+        12 * 3600,
+        ge=60,
+        le=30 * 24 * 3600,
+        description="How long a dashboard login lasts before the key must be entered again.",
+    )
     ingest_keys: list[SecretStr] = Field(
         default_factory=list,
         examples=["ingest-key-one,ingest-key-two"],
@@ -460,6 +502,111 @@ class Settings(BaseSettings):
         description="Move the objects alive once the app has started out of the garbage "
         "collector's reach (gc.freeze), so collections stop walking the start-up heap.",
     )
+    # Logs: capture of the app's own logging records, and files followed by `tail`.
+    log_capture: bool = Field(
+        True,
+        description="Record the app's standard library logging (and structlog) records, with "
+        "the trace, span, user, organisation and session current when each was written.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "AUDIT", "ERROR", "SECURITY", "CRITICAL"] = (
+        Field(
+            "INFO",
+            description="Lowest level of the app's log records that are recorded (AUDIT and "
+            "SECURITY records are recorded whatever it is).",
+        )
+    )
+    log_buffer_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Fraction of WATCHKEEPER_BUFFER_SIZE that log records may fill: a log "
+        "storm drops logs (counted), while spans keep the rest.",
+    )
+    tail_paths: list[Path] = Field(
+        default_factory=list,
+        examples=["/var/log/app/app.log,/var/log/app/access.log"],
+        description="Log files `watchkeeper serve` follows into the store, as `watchkeeper "
+        "tail` does (a,b or a JSON list).",
+    )
+    tail_pattern: str | None = Field(
+        None,
+        examples=[r"^(?P<time>\S+ \S+) \[(?P<level>\w+)\] (?P<message>.*)$"],
+        description="Regular expression for lines of files followed by tail, tried before "
+        "the built-in formats; its named groups time, level, logger and message fill the "
+        "record's fields, others become attributes.",
+    )
+    tail_state_dir: Path | None = Field(
+        None,
+        description="Directory where tail keeps how far it has read each file, to resume "
+        "there after a restart. Unset: beside the SQLite file (its name plus .tail), or for "
+        "PostgreSQL in the user's cache directory.",
+    )
+
+    alerts: bool = Field(
+        True,
+        description="Evaluate alert rules in the process that writes the store (the collector, "
+        "`watchkeeper serve`, or the app with WATCHKEEPER_COLLECTOR=off); one evaluator runs "
+        "at a time across them all.",
+    )
+    alert_rules_file: Path | None = Field(
+        None,
+        examples=["alerts.yaml"],
+        description="YAML or JSON file of alert rules and channels, loaded at start-up "
+        "(rules, channels, default_rules, disabled_rules).",
+    )
+    alert_channels: SecretStr | None = Field(
+        None,
+        examples=['{"ops": {"kind": "webhook", "url": "https://hooks.example/a", "secret": "s"}}'],
+        description="Notification channels as a JSON object (name -> kind and options), "
+        "added to the rules file's; a secret as a whole, since it holds tokens and passwords.",
+    )
+    alert_default_rules: bool = Field(
+        True, description="Evaluate the built-in rules (each can also be turned off by name)."
+    )
+    alert_default_channels: list[str] = Field(
+        default_factory=list,
+        examples=["ops-slack"],
+        description="Channels the built-in rules notify first (a,b or a JSON list).",
+    )
+    alert_escalation_channels: list[str] = Field(
+        default_factory=list,
+        examples=["oncall-email"],
+        description="Channels the built-in critical rules notify when an alert stays "
+        "unacknowledged for WATCHKEEPER_ALERT_ESCALATE_AFTER.",
+    )
+    alert_escalate_after: float = Field(
+        1800.0, ge=60, description="Seconds before the built-in rules escalate (see above)."
+    )
+    alert_interval: float = Field(
+        15.0, ge=1, le=3600, description="Seconds between two evaluations of the rules."
+    )
+    alert_lease_seconds: float = Field(
+        60.0,
+        ge=3,
+        le=3600,
+        description="How long the evaluator's lease lasts unrenewed: another process takes "
+        "over within this time when its holder dies.",
+    )
+    alert_send_timeout: float = Field(
+        30.0, gt=0, le=600, description="Seconds a channel gets to deliver one notification."
+    )
+    dashboard_url: str | None = Field(
+        None,
+        examples=["https://watchkeeper.example.com/"],
+        description="The dashboard's public address, linked from notifications.",
+    )
+    ai_daily_budget: float | None = Field(
+        None,
+        gt=0,
+        examples=["50"],
+        description="AI spend per UTC day (US dollars) the budget alert holds to.",
+    )
+    ai_monthly_budget: float | None = Field(
+        None,
+        gt=0,
+        examples=["1000"],
+        description="AI spend per UTC month (US dollars) the budget alert holds to.",
+    )
 
     @field_validator("*", mode="before")
     @classmethod
@@ -533,7 +680,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator(*_RETENTION_FIELDS, mode="before")
+    @field_validator(*RETENTION_FIELDS, mode="before")
     @classmethod
     def _seconds_from_text(cls, value: object) -> object:
         # Environment variables arrive as text, and pydantic reads "3600" as neither seconds
@@ -542,7 +689,7 @@ class Settings(BaseSettings):
             return float(value)
         return value
 
-    @field_validator(*_RETENTION_FIELDS)
+    @field_validator(*RETENTION_FIELDS)
     @classmethod
     def _positive_period(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
@@ -560,6 +707,24 @@ class Settings(BaseSettings):
                     f"{pattern!r} is not a valid regular expression: {error}"
                 ) from None
         return patterns
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_name(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("tail_pattern")
+    @classmethod
+    def _tail_pattern(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            compiled = re.compile(value)
+        except re.error as error:
+            raise ValueError(f"not a valid regular expression: {error}") from None
+        if "message" not in compiled.groupindex:
+            raise ValueError("the expression needs a named group (?P<message>...)")
+        return value
 
     @field_validator("otlp_export_endpoint")
     @classmethod
@@ -609,13 +774,26 @@ class Settings(BaseSettings):
         sqlite_file = self.sqlite_file
         if sqlite_file is not None:
             return sqlite_file.with_name(f"{sqlite_file.name}.spool")
+        return self._cache_directory("spool")
+
+    @property
+    def tail_state_directory(self) -> Path:
+        """Where tail keeps its offsets: as the spool, a place of this store's own."""
+        if self.tail_state_dir is not None:
+            return self.tail_state_dir.expanduser()
+        sqlite_file = self.sqlite_file
+        if sqlite_file is not None:
+            return sqlite_file.with_name(f"{sqlite_file.name}.tail")
+        return self._cache_directory("tail")
+
+    def _cache_directory(self, purpose: str) -> Path:
         # Named after the store, never its password: a spool must only replay into the
         # database it was meant for, and two apps on one host must not share one.
         where = urlsplit(self.database_url.get_secret_value() if self.database_url else "")
         store = f"{where.hostname}:{where.port}{where.path}/{self.database_schema}"
         digest = hashlib.sha256(store.encode()).hexdigest()[:16]
         cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        return Path(cache) / "watchkeeper" / "spool" / f"{self.database_schema}-{digest}"
+        return Path(cache) / "watchkeeper" / purpose / f"{self.database_schema}-{digest}"
 
     @property
     def sqlite_file(self) -> Path | None:

@@ -4,7 +4,8 @@ Adds the one request middleware and nothing else to the host: Watchkeeper's endp
 answered by its own application (so the host's exception handlers, OpenAPI document, route ids
 and middleware order stay as they were), and it starts and stops with the host's ASGI lifespan
 without replacing it. Makes the runtime's recorder the process's own (so decorators find it) and
-records outbound httpx, OpenAI and Anthropic calls where those libraries are installed.
+records outbound httpx, OpenAI and Anthropic calls where those libraries are installed, and,
+while the runtime runs, the app's own logging records.
 """
 
 from __future__ import annotations
@@ -37,7 +38,13 @@ def instrument(
         raise TypeError(f"watchkeeper.instrument() needs a FastAPI application, got {app!r}")
     # Health documents give the app's version, as the service they describe is the app.
     runtime = Runtime(
-        settings, recorder=recorder, prefix=prefix, serve=serve, version=app.version, ship=True
+        settings,
+        recorder=recorder,
+        prefix=prefix,
+        serve=serve,
+        version=app.version,
+        ship=True,
+        capture_logs=True,
     )
     set_recorder(runtime.recorder)
     app.add_middleware(

@@ -87,10 +87,14 @@ def fill(store: SqlStore, now: float) -> dict[str, str]:
             span_id=13000 + index,
             parent_id=9000 + index,
             session_id=session,
+            user_id=f"u-{index % 3}",  # a child span takes its parent's identity
+            org_id="acme",
         )
         spans += [request, llm, tool]
     ids["trace"] = f"{1000:032x}"
-    snapshots = [Snapshot(now - 590, "question", {"text": "Will I move?"}, 1000, 5000, "s-0")]
+    snapshots = [
+        Snapshot(now - 590, "question", {"text": "Will I move?"}, 1000, 5000, "s-0", "u-0", "acme")
+    ]
     validations = [
         ValidationResult(
             now - 580,
@@ -125,7 +129,7 @@ def fill(store: SqlStore, now: float) -> dict[str, str]:
     ]
     logs = [LogRecord(now - 560, int(LogLevel.WARNING), "app", "chart slow: 100% of budget")]
     metrics = [MetricPoint(now - 550, "credits_used", MetricKind.COUNTER, 3, "acme")]
-    marks = [SessionMark(now - 10, "s-1", True)]
+    marks = [SessionMark(now - 10, "s-1", True, org_id="acme")]
     store.write(
         batch_of(
             spans,

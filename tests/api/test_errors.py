@@ -193,7 +193,9 @@ def test_a_store_that_cannot_be_opened_is_a_503_on_a_real_server() -> None:
 
 
 def test_a_sqlite_file_that_broke_is_a_503(tmp_path: Path) -> None:
-    settings = load_settings(sqlite_path=tmp_path / "broken.db", api_keys=[API_KEY])
+    # Without the alert evaluator, whose connection, opened before the file breaks, would read
+    # the pages SQLite cached of it: the request must be the first to open the broken file.
+    settings = load_settings(sqlite_path=tmp_path / "broken.db", api_keys=[API_KEY], alerts=False)
     store = open_store(settings)
     try:
         with TestClient(create_app(settings, store=store)) as client:
@@ -262,3 +264,16 @@ def test_the_live_figures_survive_a_database_error(
         store.close()
     assert message["type"] == "figures"
     assert calls >= 2
+
+
+@pytest.mark.parametrize(
+    ("path", "served"),
+    [("/api/v1/keys", {"GET", "POST"}), ("/api/v1/alerts/rules", {"GET", "POST"})],
+)
+def test_a_method_no_route_serves_is_a_405_naming_every_method_of_the_path(
+    client: TestClient, path: str, served: set[str]
+) -> None:
+    response = client.request("PATCH", path, headers=AUTH)
+    assert response.status_code == 405
+    assert response.json()["error"]["status"] == 405
+    assert set(response.headers["allow"].split(", ")) == served

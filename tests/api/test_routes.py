@@ -60,8 +60,11 @@ def test_routes_with_data(client: TestClient, store: SqlStore) -> None:
     (model,) = client.get("/api/v1/costs/model", headers=AUTH).json()
     assert (model["value"], model["count"]) == ("gpt-4o-mini", 60)
 
-    (group,) = client.get("/api/v1/errors", headers=AUTH).json()
+    groups = client.get("/api/v1/errors", headers=AUTH).json()
+    (group,) = [g for g in groups if g["source"] == "request"]
     assert (group["error_type"], group["count"]) == ("TimeoutError", 6)
+    patterns = [g["title"] for g in groups if g["source"] == "pattern"]
+    assert patterns == ["chart slow: <num>% of budget"]  # the warning logged
 
     (issue,) = client.get("/api/v1/validations", headers=AUTH).json()["items"]
     assert (issue["passed"], issue["observed"], issue["severity"]) == (False, 0.41, "error")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
+import time
 
 import orjson
 import pytest
@@ -18,7 +20,8 @@ from watchkeeper.model.events import Span, SpanKind
 from watchkeeper.recording.codec import encode_events
 from watchkeeper.recording.frames import PROTOCOL, READY, SEQUENCE, frame
 from watchkeeper.recording.recorder import Recorder
-from watchkeeper.recording.shipping import read_frame
+from watchkeeper.recording.shipping import ShippingWorker, read_frame
+from watchkeeper.recording.worker import WAKE_EVERY_SECONDS
 from watchkeeper.testing import MemorySink
 
 SPANS = 1_000
@@ -63,6 +66,68 @@ def test_what_the_app_records_is_aggregated_and_written_by_the_collector() -> No
     assert app.stats().shipped == SPANS
     # The collector aggregated them: its live windows saw every request.
     assert collector.recorder.stats().flushed == SPANS
+
+
+def test_a_burst_from_several_workers_waits_for_room_instead_of_being_dropped() -> None:
+    """Many senders at once fill a collector's buffer faster than it drains: the intake stops
+    reading until there is room, and the events wait in the apps' senders, not lost."""
+    address = unix_address()
+    collected = MemorySink()
+    # A buffer of 1,000 events against three senders of 4,000 each; a flush every second at most.
+    collector_recorder = make_recorder(
+        collected, buffer_size=1_000, batch_size=500, flush_interval=1.0
+    )
+    collector = RunningIntake(collector_recorder, [address]).start()
+    apps = [
+        app_recorder(MemorySink(), RemoteCollector(address, "app", f"worker-{n}")).start()
+        for n in range(3)
+    ]
+    try:
+        for number, app in enumerate(apps):
+            record(app, 4_000, first=number * 4_000)
+        for app in apps:
+            assert app.flush(120)
+        wait_until(lambda: len(collected.spans()) == 12_000, 120, "the collector to write")
+    finally:
+        for app in apps:
+            app.stop()
+        collector.stop()
+    assert collector.recorder.stats().dropped_total == 0
+    assert collector.intake.waits_for_room > 0
+    assert sorted(span.attributes["number"] for span in collected.spans()) == list(  # type: ignore[index]
+        range(12_000)
+    )
+
+
+class SlowSink(MemorySink):
+    """A store that takes every batch, slowly: slower than three busy workers record."""
+
+    def write(self, batch: Batch) -> None:
+        time.sleep(0.05)
+        super().write(batch)
+
+
+def test_a_store_slower_than_the_apps_holds_the_apps_back_instead_of_losing_events() -> None:
+    address = unix_address()
+    collected = SlowSink()
+    # Batches of 100 written at most 20 times a second; 1,000 events may wait in memory.
+    collector_recorder = make_recorder(collected, buffer_size=1_000, batch_size=100)
+    collector = RunningIntake(collector_recorder, [address]).start()
+    apps = [
+        app_recorder(MemorySink(), RemoteCollector(address, "app", f"worker-{n}")).start()
+        for n in range(3)
+    ]
+    try:
+        for number, app in enumerate(apps):
+            record(app, 2_000, first=number * 2_000)
+        for app in apps:
+            assert app.flush(300)
+    finally:
+        for app in apps:
+            app.stop()
+        collector.stop()
+    assert collector.recorder.stats().dropped_total == 0
+    assert len(collected.spans()) == 6_000
 
 
 def test_a_collector_that_goes_away_and_comes_back_loses_nothing_the_app_recorded() -> None:
@@ -185,3 +250,48 @@ def test_a_sender_speaking_another_protocol_is_told_so() -> None:
             assert b"upgrade the sender" in read_frame(connection)
     finally:
         intake.stop()
+
+
+class HeldSink(MemorySink):
+    """A store that takes nothing until it is let go: the collector acknowledges nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.released = threading.Event()
+
+    def write(self, batch: Batch) -> None:
+        self.released.wait(120)
+        super().write(batch)
+
+
+def test_a_flush_waiting_for_acknowledgements_wakes_the_shipper_now_and_then_not_without_pause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cycles = 0
+    cycle = ShippingWorker._cycle
+
+    def counted(worker: ShippingWorker) -> None:
+        nonlocal cycles
+        cycles += 1
+        cycle(worker)
+
+    monkeypatch.setattr(ShippingWorker, "_cycle", counted)
+    address = unix_address()
+    held = HeldSink()
+    collector = RunningIntake(make_recorder(held), [address]).start()
+    app = app_recorder(MemorySink(), RemoteCollector(address, "app", "worker-1")).start()
+    try:
+        record(app, 100)
+        before = cycles
+        waited = 2.0
+        assert app.flush(waited) is False
+        # One cycle a wake period at most (and a few for the flush's own first wake); a caller
+        # and a worker that woke each other would have cycled thousands of times.
+        assert cycles - before <= waited / WAKE_EVERY_SECONDS + 5
+        held.released.set()
+        assert app.flush(60)
+    finally:
+        held.released.set()
+        app.stop()
+        collector.stop()
+    assert len(held.spans()) == 100

@@ -58,6 +58,9 @@ def log_in(browser: Any, address: str, key: str, **context: Any) -> Any:
     for, WebSockets included; ``page.frames_sent`` what it sent over WebSockets.
     """
     page = browser.new_context(**context).new_page()
+    # Generous: on a 2-core machine under a full test run, a first page load can take half a
+    # minute. Each wait still ends as soon as its element is there.
+    page.set_default_timeout(90_000)
     errors: list[str] = []
     urls: list[str] = []
     frames_sent: list[str] = []

@@ -14,7 +14,7 @@ from tests.dashboard.conftest import log_in
 from tests.support.server import LiveServer
 from tests.support.stores import batch_of, span
 from watchkeeper.config import load_settings
-from watchkeeper.model.events import SpanKind
+from watchkeeper.model.events import LogLevel, LogRecord, SpanKind
 from watchkeeper.runtime.runtime import create_app
 from watchkeeper.storage.factory import open_store
 from watchkeeper.storage.sql_store import SqlStore
@@ -99,6 +99,31 @@ def test_a_session_timeline_and_a_trace(
     page.click("#span-detail a[href^='#/traces/']")
     page.wait_for_selector("text=3 spans")
     assert page.locator(".wf-row").count() == 3
+
+
+def test_a_session_id_of_two_organisations_opens_the_one_chosen(
+    browser: Any, server: tuple[str, SqlStore]
+) -> None:
+    url, store = server
+    now = time.time()
+    store.write(
+        batch_of(
+            [span(now - at, 0.1, name=f"{org} step", session_id="shared", org_id=org)
+             for org, at in (("acme", 40), ("globex", 20))],
+            logs=[LogRecord(now - 30, LogLevel.INFO, "app", f"{org} said hello", org_id=org,
+                            session_id="shared") for org in ("acme", "globex")],
+        )
+    )  # fmt: skip
+    page = logged_in(browser, url)
+    page.goto(f"{url}/#/sessions?q=shared")
+    page.wait_for_selector("tr:has-text('globex') a:text-is('shared')")
+    # The older one, which the session's id alone would not open.
+    page.click("tr:has-text('acme') a:text-is('shared')")
+    page.wait_for_selector("#related-logs >> text=acme said hello")
+    assert page.is_visible("text=organisation acme")
+    assert not page.is_visible("text=globex said hello")
+    assert page.locator(".wf-row").count() == 1
+    assert page.errors == []
 
 
 def test_a_new_span_arrives_live_without_reload(browser: Any, server: tuple[str, SqlStore]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from tests.logs.support import stored_logs
 from watchkeeper.config import load_settings
 from watchkeeper.runtime.runtime import create_app
 
@@ -36,9 +38,15 @@ def clean_environment() -> dict[str, str]:
 
 
 def test_demo_produces_traffic_the_api_can_show(tmp_path: Path) -> None:
-    script, environment = WATCHKEEPER, clean_environment()
+    script, environment, port = WATCHKEEPER, clean_environment(), str(free_port())
     result = subprocess.run(
-        [str(script), "demo", "--duration", "12", "--rate", "8", "--port", str(free_port())],
+        # A short cycle of trouble: the outage comes 6 seconds in.
+        [
+            str(script),
+            "demo",
+            *("--duration", "12", "--rate", "8", "--cycle", "10", "--port"),
+            port,
+        ],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -73,6 +81,7 @@ def test_demo_produces_traffic_the_api_can_show(tmp_path: Path) -> None:
         models = client.get("/api/v1/costs/model", headers=auth).json()
         queues = client.get("/api/v1/kinds/queue", headers=auth).json()
         timeline = client.get(f"/api/v1/sessions/{listed[0]['session_id']}", headers=auth).json()
+        new_errors = client.get("/api/v1/errors?flag=new", headers=auth).json()
     assert overview["headline"]["requests"] == requests
     assert {"astrology-api", "pinecone", "openai", "elevenlabs"} <= integrations
     assert len(listed) == sessions
@@ -82,6 +91,24 @@ def test_demo_produces_traffic_the_api_can_show(tmp_path: Path) -> None:
     assert queues[0]["name"] == "avatar_jobs"
     assert timeline["roots"]
     assert any(snapshot["name"] == "question" for snapshot in timeline["snapshots"])
+
+    # The app logs through the standard library: its records are stored with their request's
+    # trace, the outage's failures with their exception; its own file holds them as JSON lines.
+    logs = stored_logs(settings)
+    answered = [line for line in logs if line.message == "guidance answered"]
+    assert answered
+    assert all(line.trace_id for line in answered)
+    failed = [line for line in logs if line.message == "speech synthesis failed"]
+    assert failed
+    assert {line.exception_type for line in failed} == {"ServiceTimeout"}
+    assert all(line.trace_id for line in failed)
+    # The outage is a new kind of failure: a new error group of the speech service's timeouts.
+    outage = [group for group in new_errors if group["error_type"] == "ServiceTimeout"]
+    assert outage, new_errors
+    assert all("new" in group["flags"] for group in outage)
+    written = (tmp_path / "watchkeeper-demo.log").read_text(encoding="utf-8").splitlines()
+    assert len(written) >= len(answered) + len(failed)
+    assert all(json.loads(line)["logger"] == "guidance" for line in written)
 
 
 # A shell without job control starts background commands with SIGINT ignored, and a child

@@ -85,7 +85,11 @@ def run_under_load(
         wait_until(lambda: load.sent >= healed_at + 300, timeout=120, what="requests after healing")
         load.stop.set()
         sender.join(timeout=60)
-        assert runtime.recorder.flush(timeout=120), "the recorder never caught up"
+        caught_up = runtime.recorder.flush(timeout=120)
+        assert caught_up, (
+            f"the recorder never caught up: {runtime.recorder.stats()}, "
+            f"abandoned store calls {runtime.stores.stuck_calls}"
+        )
     finally:
         load.stop.set()
         server.stop()

@@ -58,11 +58,11 @@ def test_a_full_disk_loses_nothing_once_there_is_room_again(small_disk: Path) ->
     filler = small_disk / "filler"
 
     def fill_then_free(runtime: Runtime, load: Load) -> None:
-        with filler.open("wb") as handle:
+        # Unbuffered: closing the file must not try again to write what did not fit.
+        with filler.open("wb", buffering=0) as handle:
             try:
                 while True:
                     handle.write(b"\0" * 65536)
-                    handle.flush()
                     os.fsync(handle.fileno())
             except OSError:
                 pass  # the disk is full

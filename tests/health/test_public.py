@@ -11,9 +11,12 @@ import pytest
 from fastapi import FastAPI
 
 from tests.health.conftest import API_KEY, instrument, poll, spans
+from tests.support.waiting import wait_until
 from watchkeeper.config import Settings
 from watchkeeper.health.probes import ProbeOutcome
 from watchkeeper.health.status import HealthStatus
+from watchkeeper.model.batch import Batch
+from watchkeeper.model.errors import StoreUnavailable
 from watchkeeper.model.events import SpanKind
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.redaction import scrub_error, scrub_hosts
@@ -107,16 +110,24 @@ def test_store_errors_are_scrubbed_even_with_the_key(client: httpx.Client) -> No
 
 
 def test_the_recorders_last_error_is_scrubbed_in_the_metrics(
-    make_settings: Callable[..., Settings], sink: MemorySink, serve: Serve
+    make_settings: Callable[..., Settings], serve: Serve
 ) -> None:
-    with Recorder(make_settings(), sink=sink) as recorder:
-        recorder._counters.last_flush_error = f"could not write a batch: {STORE_ERROR}"
+    class Refusing(MemorySink):
+        """Fails every write with a PostgreSQL error quoting its host and credentials."""
+
+        def write(self, batch: Batch) -> None:
+            raise StoreUnavailable(f"could not write a batch: {STORE_ERROR}")
+
+    with Recorder(make_settings(), sink=Refusing()) as recorder:
         app = FastAPI()
         instrument(app, recorder)
-        response = serve(app).get("/health/metrics", headers=BEARER)
+        client = serve(app)
+        client.get("/health/live")  # something recorded, so a write is tried and fails
+        wait_until(lambda: recorder.stats().last_flush_error, 60, "a failed write")
+        response = client.get("/health/metrics", headers=BEARER)
     assert response.status_code == 200
     error = response.json()["recorder"]["last_flush_error"]
-    assert error.startswith("could not write a batch: connection failed")
+    assert error.startswith("StoreUnavailable: could not write a batch: connection failed")
     for secret in ("10.1.2.3", "5432", "db.internal", "hunter2"):
         assert secret not in response.text
 

@@ -33,7 +33,7 @@ def test_the_public_names_are_the_documented_ones() -> None:
         "RequiredFields", "NotEmpty", "UsesContext", "Rule", "resilient", "get_resilience",
         "Policy", "RetryPolicy", "BreakerPolicy", "RateLimitPolicy", "BulkheadPolicy",
         "FallbackPolicy", "ResilienceError", "CircuitOpen", "RateLimited", "BulkheadFull",
-        "ResilientTransport", "AsyncResilientTransport",
+        "ResilientTransport", "AsyncResilientTransport", "set_fingerprint",
     }  # fmt: skip
     assert set(watchkeeper.__all__) == expected
     assert set(dir(watchkeeper)) >= expected

@@ -23,15 +23,34 @@ def test_session_marks_and_snapshots_link_to_span_and_session(
         )
         with recorder.span("llm", SpanKind.INTEGRATION) as call:
             snapshot("retrieved", {"documents": ["Saturn return"]}, recorder=recorder)
-    end_session("call-7", recorder=recorder)
+        end_session("call-7", recorder=recorder)  # of the current span's organisation
+    end_session("call-7", org_id="acme", recorder=recorder)  # outside it, named
+    end_session("call-7", recorder=recorder)  # outside it, unnamed: no organisation's
     recorder.flush()
     assert (request.session_id, call.session_id, call.user_id) == ("call-7", "call-7", "u1")
     first, second = recorder.memory.snapshots
     assert first.data == {"date": "1990-04-01", "email": MASK, "place": "Lyon"}
     assert (first.span_id, first.session_id, first.org_id) == (request.span_id, "call-7", "acme")
     assert (second.span_id, second.trace_id) == (call.span_id, request.trace_id)
-    marks = [(mark.session_id, mark.ended) for mark in recorder.memory.session_marks]
-    assert marks == [("call-7", False), ("call-7", True)]
+    marks = [(m.session_id, m.ended, m.org_id) for m in recorder.memory.session_marks]
+    assert marks == [
+        ("call-7", False, "acme"),
+        ("call-7", True, "acme"),
+        ("call-7", True, "acme"),
+        ("call-7", True, None),
+    ]
+
+
+def test_a_session_started_without_an_organisation_takes_the_current_ones(
+    watchkeeper_recorder: RecorderUnderTest,
+) -> None:
+    recorder = watchkeeper_recorder
+    with recorder.span("POST /api/guidance", SpanKind.REQUEST) as request:
+        request.set_identity(user_id="u1", org_id="acme")
+        start_session("call-8", recorder=recorder)
+    recorder.flush()
+    (mark,) = recorder.memory.session_marks
+    assert (mark.session_id, mark.user_id, mark.org_id) == ("call-8", None, "acme")
 
 
 def test_misuse_raises_a_clear_message_in_strict_mode() -> None:

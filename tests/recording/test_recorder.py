@@ -47,6 +47,7 @@ def test_full_buffer_drops_and_counts_without_blocking() -> None:
         "export_queue_full": 0,
         "export_failed": 0,
         "export_shutdown": 0,
+        "log_share_full": 0,
     }
     recorder.start()
     recorder.stop()

@@ -98,5 +98,6 @@ def test_waiting_batches_are_bounded_and_the_oldest_are_dropped_and_counted() ->
         "export_queue_full": 0,
         "export_failed": 0,
         "export_shutdown": 0,
+        "log_share_full": 0,
     }
     assert after.flushed == len(kept)

@@ -39,7 +39,8 @@ def write_batches(target: StoreTarget, seed: int, start: Event) -> None:
                 )
                 for i in range(SPANS_PER_BATCH)
             ]
-            marks = [SessionMark(base + seed, "s0", ended=True)]
+            # s0's spans are all of o0 (i % 6 == 0): its marks are too.
+            marks = [SessionMark(base + seed, "s0", ended=True, org_id="o0")]
             store.write(batch_of(spans, session_marks=marks))
     finally:
         store.close()

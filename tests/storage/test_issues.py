@@ -1,4 +1,5 @@
-"""Validation results, error groups, and per-kind summaries for tools, agents and queues."""
+"""Validation results and per-kind summaries for tools, agents and queues (error groups: see
+test_error_groups)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ import pytest
 from tests.support.stores import T0, batch_of, span
 from watchkeeper.model.batch import Batch
 from watchkeeper.model.errors import QueryError
-from watchkeeper.model.events import Severity, Span, SpanKind, ValidationResult
-from watchkeeper.model.ids import format_trace_id
+from watchkeeper.model.events import Severity, SpanKind, ValidationResult
 from watchkeeper.model.query import Scope, TimeRange
 from watchkeeper.storage.sql_store import SqlStore
 
@@ -69,54 +69,6 @@ def test_validations_page_with_a_cursor(store: SqlStore) -> None:
     assert times == sorted(times, reverse=True)
     with pytest.raises(QueryError, match="limit"):
         store.validations(HOUR, EVERYTHING, limit=0)
-
-
-def test_error_spans_group_by_kind_name_and_error_type(store: SqlStore) -> None:
-    def failure(
-        offset: float, name: str, error_type: str | None, message: str, org_id: str | None = None
-    ) -> Span:
-        return span(T0 + offset, 0.1, name=name, kind=SpanKind.INTEGRATION, error=True,
-                    error_type=error_type, error_message=message, org_id=org_id)  # fmt: skip
-
-    timeouts = [failure(10 + i, "openai", "Timeout", f"timed out #{i}", org_id="o1")
-                for i in range(5)]  # fmt: skip
-    store.write(
-        batch_of(
-            [
-                *timeouts[:3],
-                failure(20, "openai", "RateLimitError", "slow down", org_id="o2"),
-                failure(30, "stripe", None, "no type", org_id="o1"),
-                failure(31, "stripe", None, "still no type", org_id="o1"),
-                span(T0 + 40, name="openai", kind=SpanKind.INTEGRATION),  # not an error
-                failure(5000, "openai", "Timeout", "outside the hour"),
-            ]
-        )
-    )
-    store.write(batch_of(timeouts[3:]))
-
-    groups = store.error_groups(HOUR, EVERYTHING)
-    assert [(g.name, g.error_type, g.count) for g in groups] == [
-        ("openai", "Timeout", 5),
-        ("stripe", None, 2),
-        ("openai", "RateLimitError", 1),
-    ]
-    top = groups[0]
-    assert top.kind == "integration"
-    assert (top.first_seen, top.last_seen) == (
-        datetime.fromtimestamp(T0 + 10, UTC),
-        datetime.fromtimestamp(T0 + 14, UTC),
-    )
-    assert top.sample_message == "timed out #4"  # the most recently stored
-    assert top.sample_trace_id == format_trace_id(timeouts[4].trace_id)
-    assert groups[1].sample_message == "still no type"
-
-    assert [g.error_type for g in store.error_groups(HOUR, Scope.organisation("o2"))] == [
-        "RateLimitError"
-    ]
-    assert len(store.error_groups(HOUR, EVERYTHING, limit=2)) == 2
-    assert store.error_groups(HOUR, Scope.user("nobody")) == []
-    with pytest.raises(QueryError, match="limit"):
-        store.error_groups(HOUR, EVERYTHING, limit=1001)
 
 
 @pytest.mark.parametrize("kind", [SpanKind.TOOL, SpanKind.AGENT, SpanKind.QUEUE])

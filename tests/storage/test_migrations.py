@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
@@ -13,8 +14,11 @@ from tests.support.stores import T0, StoreTarget, batch_of, span
 from watchkeeper.model.events import SessionMark, Severity, Snapshot, ValidationResult
 from watchkeeper.model.query import RetainedTable, Scope, TimeRange
 from watchkeeper.storage import migrate
-from watchkeeper.storage.schema import VERSION_TABLE, metadata
+from watchkeeper.storage.engine import write_transaction
+from watchkeeper.storage.rows import prepare
+from watchkeeper.storage.schema import VERSION_TABLE, metadata, outside_metadata
 from watchkeeper.storage.sql_store import SqlStore
+from watchkeeper.storage.sql_writer import write_batch
 
 
 def _tables(store: SqlStore) -> set[str]:
@@ -33,7 +37,10 @@ def test_head_matches_the_tables_in_schema_py(target: StoreTarget) -> None:
     try:
         migrate.upgrade(store.engine)
         with store.engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+            context = MigrationContext.configure(
+                connection,
+                opts={"version_table": VERSION_TABLE, "include_name": outside_metadata},
+            )
             assert compare_metadata(context, metadata) == []
     finally:
         store.close()
@@ -48,8 +55,11 @@ def test_data_written_at_the_first_revision_survives_upgrading(target: StoreTarg
             span(T0 + i, 0.2, user_id="u1", session_id=f"s{i % 2}", error=i == 3, input_tokens=i)
             for i in range(30)
         ]
-        # Written as a 0001-era worker wrote: no session totals, there was no table for them.
-        store.write(replace(batch_of(spans), sessions={}))
+        # Written as a 0001-era worker wrote: no session totals, error groups or batch id,
+        # there were no tables for them.
+        with write_transaction(store.engine) as connection:
+            old = replace(batch_of(spans), sessions={}, errors={})
+            write_batch(connection, store.dialect, prepare(old))
 
         migrate.upgrade(store.engine)
 
@@ -157,5 +167,70 @@ def test_identity_indexes_hold_only_spans_that_have_one(target: StoreTarget) -> 
 
         migrate.downgrade(store.engine, "0002")
         assert set(_identity_index_conditions(store).values()) == {None}
+    finally:
+        store.close()
+
+
+def _session_keys(store: SqlStore) -> tuple[list[str], set[str]]:
+    inspector = inspect(store.engine)
+    indexes = {str(index["name"]) for index in inspector.get_indexes("wk_sessions")}
+    return inspector.get_pk_constraint("wk_sessions")["constrained_columns"], indexes
+
+
+def test_sessions_are_keyed_by_organisation_and_walking_down_merges_them(
+    target: StoreTarget,
+) -> None:
+    store = SqlStore(target.engine())
+    day = TimeRange(datetime.fromtimestamp(T0, UTC), datetime.fromtimestamp(T0 + 86_400, UTC))
+
+    def stored() -> list[tuple[str, str | None, int, int]]:
+        items = store.sessions(day, Scope.everything()).items
+        return sorted((s.session_id, s.org_id, s.spans, s.input_tokens) for s in items)
+
+    try:
+        migrate.upgrade(store.engine)
+        key, indexes = _session_keys(store)
+        assert key == ["session_id", "org_id"]
+        store.write(
+            batch_of(
+                [
+                    span(T0, 1.0, session_id="s1", org_id="A", input_tokens=1),
+                    span(T0 + 1, 1.0, session_id="s1", org_id="B", input_tokens=10),
+                    span(T0 + 2, 1.0, session_id="s2", input_tokens=100),
+                ]
+            )
+        )
+        assert stored() == [("s1", "A", 1, 1), ("s1", "B", 1, 10), ("s2", None, 1, 100)]
+
+        migrate.downgrade(store.engine, "0007")
+        assert _session_keys(store) == (["session_id"], indexes)
+        assert stored() == [("s1", "A", 2, 11), ("s2", None, 1, 100)]
+
+        migrate.upgrade(store.engine)
+        assert _session_keys(store) == (key, indexes)
+        assert stored() == [("s1", "A", 2, 11), ("s2", None, 1, 100)]
+        store.write(batch_of([span(T0 + 3, 1.0, session_id="s1", org_id="B")]))
+        assert stored() == [("s1", "A", 2, 11), ("s1", "B", 1, 0), ("s2", None, 1, 100)]
+    finally:
+        store.close()
+
+
+def test_postgresql_keeps_finer_statistics_on_the_log_search_column(target: StoreTarget) -> None:
+    if not target.url.startswith("postgresql"):
+        pytest.skip("SQLite's FTS5 table has no planner statistics")
+    store = SqlStore(target.engine())
+
+    def statistics_target() -> object:
+        with store.engine.connect() as connection:
+            return connection.exec_driver_sql(
+                "SELECT attstattarget FROM pg_attribute "
+                "WHERE attrelid = 'wk_logs'::regclass AND attname = 'search'"
+            ).scalar_one()
+
+    try:
+        migrate.upgrade(store.engine)
+        assert statistics_target() == 1_000
+        migrate.downgrade(store.engine, "0008")
+        assert statistics_target() in (None, -1)  # the default; PostgreSQL 17 shows NULL
     finally:
         store.close()

@@ -47,10 +47,11 @@ def test_nul_characters_are_stripped_from_every_text_value(store: SqlStore) -> N
     store.write(batch_of(
         spans,
         logs=[LogRecord(T0 + 3, LogLevel.INFO, "ap\x00p", "hel\x00lo", user_id="u\x001")],
-        snapshots=[Snapshot(T0 + 4, "sn\x00ap", {"a\x00": "b\x00"}, session_id="s\x001")],
+        snapshots=[Snapshot(T0 + 4, "sn\x00ap", {"a\x00": "b\x00"}, session_id="s\x001",
+                            org_id="o1")],
         validations=[ValidationResult(T0 + 5, "v\x00", "t\x00", False, "obs\x00erved", "ex\x00",
-                                      Severity.ERROR, "m\x00", session_id="s1")],
-        session_marks=[SessionMark(T0 + 6, "s\x001", ended=True)],
+                                      Severity.ERROR, "m\x00", session_id="s1", org_id="o1")],
+        session_marks=[SessionMark(T0 + 6, "s\x001", ended=True, org_id="o1")],
     ))  # fmt: skip
 
     stored = store.spans(HOUR, EVERYTHING).items
@@ -182,7 +183,8 @@ def _unclean(batch: Batch) -> PreparedBatch:
     sessions = [
         {**row, "session_id": batch.spans[0].session_id} for row in session_rows(batch.sessions)
     ]
-    return PreparedBatch([(table, rows) for table, rows in raw if rows], batch.rollups, sessions)
+    raw_rows = [(table, rows) for table, rows in raw if rows]
+    return PreparedBatch(raw_rows, batch.rollups, sessions, [])
 
 
 @pytest.mark.parametrize(
@@ -202,9 +204,9 @@ def test_what_drivers_raise_for_unstorable_values_is_a_rejection(
     batch = batch_of([span(T0, **fields)])
     prepared = _unclean(batch)
     parts = [
-        PreparedBatch(prepared.raw, {}, []),
-        PreparedBatch([], prepared.rollups, []),
-        PreparedBatch([], {}, prepared.sessions),
+        PreparedBatch(prepared.raw, {}, [], []),
+        PreparedBatch([], prepared.rollups, [], []),
+        PreparedBatch([], {}, prepared.sessions, []),
     ]
     for part in parts:
         error = _attempt(store, part)

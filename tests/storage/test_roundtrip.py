@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from tests.support.stores import T0, batch_of, span
+from watchkeeper.model.error_groups import log_fingerprint
 from watchkeeper.model.errors import BatchRejected, StoreUnavailable
 from watchkeeper.model.events import LogLevel, LogRecord, MetricKind, MetricPoint, SpanKind
 from watchkeeper.model.ids import format_span_id, format_trace_id
@@ -65,10 +66,13 @@ def test_spans_logs_and_metrics_read_back_with_every_field(store: SqlStore) -> N
             {"retries": 2, "region": "eu", "when": "2024-01-01 00:00:00"},
         ),
     ]  # fmt: skip
+    grouped = log_fingerprint(log)  # a warning: grouped by its template
+    assert grouped is not None
     assert store.logs(DAY, EVERYTHING).items == [
         StoredLog(
             datetime.fromtimestamp(T0 + 10.6, UTC), 30, "app.chat", "rate limited", trace_id,
             format_span_id(child.span_id), "api", "host-1", "u1", "o1", {"attempt": 1},
+            error_group=grouped[0].hash,
         )
     ]  # fmt: skip
     assert store.metrics(DAY, EVERYTHING, "queue.depth") == [

@@ -12,8 +12,9 @@ from watchkeeper.model.errors import QueryError
 from watchkeeper.model.events import SessionMark, Severity, Snapshot, SpanKind, ValidationResult
 from watchkeeper.model.ids import format_span_id, format_trace_id
 from watchkeeper.model.query import Scope, TimeRange
-from watchkeeper.model.sessions import SessionDelta
+from watchkeeper.model.sessions import SessionDelta, SessionKey
 from watchkeeper.model.stored import StoredSession
+from watchkeeper.storage.sql_queries import encode_cursor
 from watchkeeper.storage.sql_store import SqlStore
 
 EVERYTHING = Scope.everything()
@@ -25,19 +26,22 @@ def _at(seconds: float) -> datetime:
 
 
 def test_session_totals_add_up_across_batches_and_marks(store: SqlStore) -> None:
-    store.write(batch_of([span(T0 + 10, 1.0, session_id="s1", input_tokens=5, cost=0.5)]))
+    store.write(
+        batch_of([span(T0 + 10, 1.0, session_id="s1", org_id="o1", input_tokens=5, cost=0.5)])
+    )
     store.write(
         batch_of(
             [
                 span(T0 + 5, 0.5, session_id="s1", user_id="u1", org_id="o1", error=True),
-                span(T0 + 30, 2.0, session_id="s1", user_id="u9", output_tokens=7, cost=0.25),
+                span(T0 + 30, 2.0, session_id="s1", user_id="u9", org_id="o1", output_tokens=7,
+                     cost=0.25),
             ]
         )
-    )
+    )  # fmt: skip
     # A later "ended" mark, then an earlier one from another process: the latest end wins.
-    store.write(batch_of([], session_marks=[SessionMark(T0 + 40, "s1", ended=True)]))
-    store.write(batch_of([], session_marks=[SessionMark(T0 + 35, "s1", ended=True)]))
-    store.write(batch_of([], session_marks=[SessionMark(T0 + 1, "s1", ended=False)]))
+    for at, ended in ((40, True), (35, True), (1, False)):
+        mark = SessionMark(T0 + at, "s1", ended=ended, org_id="o1")
+        store.write(batch_of([], session_marks=[mark]))
 
     (session,) = store.sessions(DAY, EVERYTHING).items
     assert session == StoredSession(
@@ -58,9 +62,11 @@ def test_session_totals_add_up_across_batches_and_marks(store: SqlStore) -> None
 
 def test_a_session_without_an_end_mark_has_not_ended(store: SqlStore) -> None:
     store.write(batch_of([span(T0, 1.0, session_id="open")]))
-    store.write(Batch("api", "h", sessions={"open": SessionDelta(T0 + 5, T0 + 6, spans=1)}))
+    delta = SessionDelta(T0 + 5, T0 + 6, spans=1)
+    store.write(Batch("api", "h", sessions={SessionKey("open", None): delta}))
     (session,) = store.sessions(DAY, EVERYTHING).items
     assert (session.ended_at, session.spans, session.last_seen) == (None, 2, _at(T0 + 6))
+    assert session.org_id is None  # stored as "no organisation", read back as none
 
 
 def _sessions(store: SqlStore, count: int) -> None:
@@ -77,16 +83,21 @@ def _sessions(store: SqlStore, count: int) -> None:
     store.write(batch_of(spans))
 
 
-def test_sessions_page_newest_first_by_last_seen_with_ties(store: SqlStore) -> None:
-    _sessions(store, 25)
-    seen: list[str] = []
+def _every_page(store: SqlStore, limit: int) -> list[StoredSession]:
+    """Every session, page after page of ``limit``, following each page's cursor."""
+    seen: list[StoredSession] = []
     cursor = None
     while True:
-        page = store.sessions(DAY, EVERYTHING, limit=7, cursor=cursor)
-        seen.extend(s.session_id for s in page.items)
+        page = store.sessions(DAY, EVERYTHING, limit=limit, cursor=cursor)
+        seen.extend(page.items)
         if page.next_cursor is None:
-            break
+            return seen
         cursor = page.next_cursor
+
+
+def test_sessions_page_newest_first_by_last_seen_with_ties(store: SqlStore) -> None:
+    _sessions(store, 25)
+    seen = [s.session_id for s in _every_page(store, 7)]
     assert seen == sorted((f"chat/{i:02d}" for i in range(25)), reverse=True)
     with pytest.raises(QueryError, match="invalid cursor"):
         store.sessions(DAY, EVERYTHING, cursor="nope")
@@ -156,3 +167,82 @@ def test_session_detail_is_the_timeline_of_spans_snapshots_and_validations(
     assert store.session("g1", Scope.organisation("o2")) is None
     assert store.session("g1", Scope.user("u2")) is None
     assert store.session("missing", EVERYTHING) is None
+
+
+def _two_organisations(store: SqlStore) -> None:
+    """Session "s1" in organisations A and B, with their own spans, snapshots and validations;
+    A's last seen later."""
+    check = ValidationResult(T0 + 32, "a-check", "t", False, 1.0, "0", Severity.ERROR, "a",
+                             session_id="s1", org_id="A")  # fmt: skip
+    a = span(T0 + 30, 5.0, name="a call", session_id="s1", user_id="ua", org_id="A",
+             input_tokens=100, cost=1.0, error=True)  # fmt: skip
+    b = [span(T0 + i, 1.0, name="b call", session_id="s1", user_id="ub", org_id="B",
+              input_tokens=7) for i in (1, 2)]  # fmt: skip
+    store.write(
+        batch_of(
+            [a, *b],
+            snapshots=[
+                Snapshot(T0 + 31, "a-snap", {"who": "A"}, session_id="s1", org_id="A"),
+                Snapshot(T0 + 2, "b-snap", {"who": "B"}, session_id="s1", org_id="B"),
+            ],
+            validations=[check],
+            session_marks=[SessionMark(T0 + 20, "s1", ended=True, org_id="B")],
+        )
+    )
+
+
+def test_equal_session_ids_of_two_organisations_stay_two_sessions(store: SqlStore) -> None:
+    _two_organisations(store)
+    # A later batch adds to each organisation's own row.
+    store.write(batch_of([span(T0 + 3, 1.0, session_id="s1", org_id="B", input_tokens=1)]))
+
+    listed = {s.org_id: s for s in store.sessions(DAY, EVERYTHING).items}
+    assert set(listed) == {"A", "B"}
+    a, b = listed["A"], listed["B"]
+    assert (a.user_id, a.spans, a.errors, a.input_tokens, a.cost) == ("ua", 1, 1, 100, 1.0)
+    assert (b.user_id, b.spans, b.errors, b.input_tokens, b.cost) == ("ub", 3, 0, 15, 0.0)
+    assert (a.ended_at, b.ended_at) == (None, _at(T0 + 20))  # B's end mark ends B's only
+
+    (only_b,) = store.sessions(DAY, Scope.organisation("B")).items
+    assert only_b == b
+
+
+def test_a_session_detail_holds_only_its_organisations_rows(store: SqlStore) -> None:
+    _two_organisations(store)
+
+    detail = store.session("s1", Scope.organisation("B"))
+    assert detail is not None
+    assert (detail.session.org_id, detail.session.spans) == ("B", 2)
+    assert {s.name for s in detail.spans} == {"b call"}
+    assert [s.name for s in detail.snapshots] == ["b-snap"]
+    assert detail.validations == []
+
+    # Seeing every organisation, the session seen last answers; the scope names another.
+    everywhere = store.session("s1", EVERYTHING)
+    assert everywhere is not None
+    assert (everywhere.session.org_id, [s.name for s in everywhere.spans]) == ("A", ["a call"])
+    assert [s.name for s in everywhere.snapshots] == ["a-snap"]
+    assert [v.validator for v in everywhere.validations] == ["a-check"]
+    assert store.session("s1", Scope.organisation("C")) is None
+
+
+def test_a_mark_joins_the_session_of_its_own_organisation(store: SqlStore) -> None:
+    store.write(batch_of([span(T0, 1.0, session_id="s1", org_id="A")]))
+    store.write(batch_of([], session_marks=[SessionMark(T0 + 5, "s1", ended=True)]))
+
+    listed = {s.org_id: s for s in store.sessions(DAY, EVERYTHING).items}
+    assert (listed["A"].ended_at, listed["A"].spans) == (None, 1)
+    assert (listed[None].ended_at, listed[None].spans) == (_at(T0 + 5), 0)
+    detail = store.session("s1", Scope.organisation("A"))
+    assert detail is not None
+    assert detail.session.ended_at is None
+
+
+def test_sessions_page_between_organisations_seen_at_one_instant(store: SqlStore) -> None:
+    store.write(batch_of([span(T0, 1.0, session_id="s1", org_id=org) for org in "ABC"]))
+    store.write(batch_of([span(T0, 1.0, session_id="s1")]))
+    seen = [s.org_id for s in _every_page(store, 1)]
+    assert seen == ["C", "B", "A", None]
+    for forged in ("not json", '["s1"]', '["s1", 3]', '["s1", "\\u0000"]'):
+        with pytest.raises(QueryError, match="invalid cursor"):
+            store.sessions(DAY, EVERYTHING, cursor=encode_cursor(T0, forged))

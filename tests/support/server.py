@@ -9,7 +9,7 @@ import time
 import uvicorn
 from fastapi import FastAPI
 
-WAIT_SECONDS = 10.0
+WAIT_SECONDS = 60.0
 
 
 class LiveServer:

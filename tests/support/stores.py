@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from watchkeeper.model.batch import Batch
+from watchkeeper.model.error_groups import build_error_deltas
 from watchkeeper.model.events import Span, SpanKind, SpanStatus
 from watchkeeper.model.ids import new_span_id, new_trace_id
 from watchkeeper.model.rollups import build_rollups
@@ -54,9 +55,20 @@ def span(
 
 
 def batch_of(spans: Iterable[Span], **parts: Any) -> Batch:
-    """A batch as the flush worker builds it: the spans plus their rollups and session totals."""
+    """A batch as the flush worker builds it: the spans plus their rollups, session totals and
+    error groups."""
     spans = list(spans)
     sessions = build_sessions(spans, parts.get("session_marks", ()))
+    try:
+        errors = build_error_deltas(spans, parts.get("logs", ()))
+    except Exception:  # a malformed event: the flush worker writes its batch without groups
+        errors = {}
     return Batch(
-        "api", "host-1", spans=spans, rollups=build_rollups(spans), sessions=sessions, **parts
+        "api",
+        "host-1",
+        spans=spans,
+        rollups=build_rollups(spans),
+        sessions=sessions,
+        errors=errors,
+        **parts,
     )

@@ -18,9 +18,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from watchkeeper.access.keys import Unauthorized, unauthorized_response
+from watchkeeper.access.keys import (
+    Forbidden,
+    Unauthorized,
+    forbidden_response,
+    unauthorized_response,
+)
+from watchkeeper.access.limits import RateLimited
 from watchkeeper.model.errors import QueryError, StoreUnavailable
 from watchkeeper.redaction import scrub_error
 from watchkeeper.storage.errors import DATABASE_ERRORS, describe_error
@@ -66,19 +73,52 @@ async def _validation(request: Request, error: Exception) -> JSONResponse:
 
 async def _http(request: Request, error: Exception) -> JSONResponse:
     if isinstance(error, HTTPException):
-        # Keep the exception's headers: a 405 must say which methods are allowed.
-        return error_response(
-            error.status_code,
-            str(error.detail),
-            headers=dict(error.headers) if error.headers else None,
-        )
+        headers = dict(error.headers) if error.headers else {}
+        if error.status_code == 405:
+            headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
+        return error_response(error.status_code, str(error.detail), headers=headers or None)
     return error_response(500, "internal error")
+
+
+def _allowed_methods(request: Request) -> str:
+    """The methods the API documents for the request's path, as a 405's ``Allow``.
+
+    Starlette's own names only the methods of the first route whose path matched, while several
+    routes may serve one path (``GET`` and ``POST`` of a collection). Where a literal path and a
+    template both match (``/rules/preview`` and ``/rules/{name}``), the literal one is the path.
+    """
+    path: str = request.scope["path"]
+    root_path: str = request.scope.get("root_path", "")
+    if root_path and path.startswith(root_path + "/"):
+        path = path[len(root_path) :]  # as routes match it
+    documented: dict[str, Any] = request.app.openapi().get("paths", {})
+    matching = [
+        (template.count("{"), template)
+        for template in documented
+        if compile_path(template)[0].match(path)
+    ]
+    if not matching:
+        return ""
+    _, template = min(matching)
+    return ", ".join(sorted(method.upper() for method in documented[template]))
 
 
 async def _unauthorized(request: Request, error: Exception) -> JSONResponse:
     if isinstance(error, Unauthorized):
         return unauthorized_response(error)
     return error_response(401, "unauthorized")
+
+
+async def _forbidden(request: Request, error: Exception) -> JSONResponse:
+    if isinstance(error, Forbidden):
+        return forbidden_response(error)
+    return error_response(403, "forbidden")
+
+
+async def _rate_limited(request: Request, error: Exception) -> JSONResponse:
+    if isinstance(error, RateLimited):
+        return error_response(429, error.message, headers={"Retry-After": error.retry_after_header})
+    return error_response(429, "too many requests")
 
 
 STORE_RETRY_AFTER_SECONDS = 5
@@ -160,5 +200,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(Unauthorized, _unauthorized)
+    app.add_exception_handler(Forbidden, _forbidden)
+    app.add_exception_handler(RateLimited, _rate_limited)
     app.add_exception_handler(StoreUnavailable, _store_unavailable)
     app.add_middleware(ContainErrors)

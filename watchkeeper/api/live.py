@@ -75,10 +75,30 @@ def stored_span_message(span: StoredSpan) -> Message:
     }
 
 
+def visible(message: Message, scope: Scope) -> Message | None:
+    """The part of ``message`` a subscriber of ``scope`` may see (``None``: nothing of it).
+
+    Spans are kept when they are in the scope's organisation and user; figures and health are
+    built per scope already (they carry the scope they were built for).
+    """
+    if message.get("type") != "spans" or (scope.org_id is None and scope.user_id is None):
+        return message
+    spans = [
+        span
+        for span in message["spans"]
+        if (scope.org_id is None or span.get("org_id") == scope.org_id)
+        and (scope.user_id is None or span.get("user_id") == scope.user_id)
+    ]
+    if not spans:
+        return None
+    return {**message, "spans": spans, "dropped": 0}
+
+
 @dataclass(eq=False)
 class Subscriber:
     loop: asyncio.AbstractEventLoop
     queue: asyncio.Queue[Message]
+    scope: Scope = field(default_factory=Scope.everything)
     overflowed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def offer(self, message: Message) -> None:
@@ -102,8 +122,14 @@ class LiveHub:
     def subscribers(self) -> int:
         return len(self._subscribers)
 
-    def subscribe(self) -> Subscriber:
-        subscriber = Subscriber(asyncio.get_running_loop(), asyncio.Queue(self.queue_size))
+    def scopes(self) -> set[Scope]:
+        with self._lock:
+            return {subscriber.scope for subscriber in self._subscribers}
+
+    def subscribe(self, scope: Scope | None = None) -> Subscriber:
+        subscriber = Subscriber(
+            asyncio.get_running_loop(), asyncio.Queue(self.queue_size), scope or Scope.everything()
+        )
         with self._lock:
             self._subscribers.add(subscriber)
         return subscriber
@@ -112,13 +138,19 @@ class LiveHub:
         with self._lock:
             self._subscribers.discard(subscriber)
 
-    def publish(self, message: Message) -> None:
-        """Thread-safe: hands the message to every subscriber's own loop."""
+    def publish(self, message: Message, scope: Scope | None = None) -> None:
+        """Thread-safe: hands the message to every subscriber's own loop, each seeing only the
+        spans of its scope; with ``scope``, only to the subscribers of that scope."""
         with self._lock:
             subscribers = list(self._subscribers)
         for subscriber in subscribers:
+            if scope is not None and subscriber.scope != scope:
+                continue
+            seen = visible(message, subscriber.scope)
+            if seen is None:
+                continue
             with contextlib.suppress(RuntimeError):  # its loop already closed
-                subscriber.loop.call_soon_threadsafe(subscriber.offer, message)
+                subscriber.loop.call_soon_threadsafe(subscriber.offer, seen)
 
     def observe(self, batch: Batch) -> None:
         """A recorder batch observer (runs on the flush worker)."""
@@ -166,8 +198,8 @@ class StorePoller:
             )
 
 
-async def serve_subscriber(websocket: WebSocket, hub: LiveHub) -> None:
-    subscriber = hub.subscribe()
+async def serve_subscriber(websocket: WebSocket, hub: LiveHub, scope: Scope) -> None:
+    subscriber = hub.subscribe(scope)
     try:
         while True:
             receive = asyncio.ensure_future(subscriber.queue.get())

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import Path, Query
+from fastapi import Depends, Path, Query, Request
 from pydantic import BeforeValidator
 
+from watchkeeper.access.principal import current_principal
 from watchkeeper.model.errors import QueryError
 from watchkeeper.model.query import Scope, TimeRange
 
@@ -106,6 +107,22 @@ Cursor = Annotated[
 ]
 
 
-def current_scope() -> Scope:
-    """What the caller may see. One place to narrow when keys gain organisations and roles."""
-    return Scope.everything()
+def current_scope(request: Request) -> Scope:
+    """What the caller may see: their key's organisation or user, or everything."""
+    return current_principal(request).scope()
+
+
+def session_scope(
+    scope: Annotated[Scope, Depends(current_scope)],
+    org_id: Annotated[
+        str | None,
+        text_query(
+            256,
+            1,
+            "The session's organisation: a session is its id within its organisation. Without "
+            "it, the caller's own organisation, or (seeing every one) the session seen last.",
+        ),
+    ] = None,
+) -> Scope | None:
+    """The caller's scope within the session's organisation; ``None`` when it sees none of it."""
+    return scope.within(org_id)

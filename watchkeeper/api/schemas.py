@@ -50,6 +50,17 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     )
 }
 
+ACCESS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    **{
+        status: {"model": ErrorEnvelope, "description": description}
+        for status, description in (
+            (403, "The key's role or organisation does not allow this."),
+            (429, "The key made more requests this minute than it may; see Retry-After."),
+        )
+    },
+}
+
 
 class Headline(BaseModel):
     """Overview figures for requests over the chosen range; latencies in seconds.

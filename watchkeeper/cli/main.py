@@ -8,7 +8,18 @@ from __future__ import annotations
 
 import typer
 
-from watchkeeper.cli import collector, demo, migrate, retention, serve, status, version
+from watchkeeper.cli import (
+    alerts,
+    collector,
+    demo,
+    keys,
+    migrate,
+    retention,
+    serve,
+    status,
+    tail,
+    version,
+)
 from watchkeeper.cli.advice import EXIT_PROBLEM
 from watchkeeper.config import ConfigurationError
 from watchkeeper.model.errors import StoreUnavailable
@@ -27,6 +38,9 @@ app.command("retention")(retention.command)
 app.command("status")(status.command)
 app.command("serve")(serve.command)
 app.command("collector")(collector.command)
+app.add_typer(keys.app, name="keys")
+app.add_typer(alerts.app, name="alerts")
+app.command("tail")(tail.command)
 
 
 def run() -> None:

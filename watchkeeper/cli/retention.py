@@ -1,13 +1,21 @@
-"""``watchkeeper retention``: delete what is older than each table's retention period."""
+"""``watchkeeper retention``: delete what is older than each table's retention period.
+
+Each run is in the audit log (``retention.applied``, by the actor ``cli``): the periods it
+applied and how many rows went from each table. Processes that write the store also run it
+every ``retention_interval`` seconds; this command is for cron when that is 0.
+"""
 
 from __future__ import annotations
 
 import typer
 
+from watchkeeper.cli.advice import fail
+from watchkeeper.cli.audited import audit_log, cli_actor
 from watchkeeper.config import load_settings
+from watchkeeper.model.errors import StoreUnavailable
 from watchkeeper.model.query import RetainedTable
+from watchkeeper.runtime.retention import run_retention
 from watchkeeper.storage.factory import open_store, store_location
-from watchkeeper.storage.retention import RetentionPolicy, apply_retention
 
 
 def command() -> None:
@@ -22,8 +30,16 @@ def command() -> None:
         typer.echo(f"  {table.value}: {running[table]} deleted so far …")
 
     try:
-        deleted = apply_retention(store, RetentionPolicy.from_settings(settings), progress=progress)
+        counts = run_retention(
+            settings, store, audit_log(settings, store), cli_actor("retention"), progress
+        )
+    except StoreUnavailable as error:
+        fail(
+            f"the retention run stopped: {error}",
+            "Check that the store is reachable, then run the command again: what was deleted "
+            "stays deleted, the rest goes then.",
+        )
     finally:
         store.close()
-    for table, count in deleted.items():
-        typer.echo(f"{table.value:>15}: {count} deleted")
+    for name, count in counts.items():
+        typer.echo(f"{name:>15}: {count} deleted")

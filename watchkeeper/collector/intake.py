@@ -40,6 +40,12 @@ from watchkeeper.recording.stats import DropReason
 logger = logging.getLogger("watchkeeper")
 
 
+ROOM_TO_SPARE = 64
+"""Buffer slots kept free beyond a frame's events: its receipt, and what the collector records
+of itself meanwhile."""
+ROOM_POLL_SECONDS = 0.005
+
+
 class Refused(Exception):
     """A hello the collector does not accept; its message goes back to the sender."""
 
@@ -57,6 +63,8 @@ class IntakeComponent:
         self._writers: set[asyncio.StreamWriter] = set()
         self.connections = 0
         self.frames = 0
+        self.waits_for_room = 0
+        """Times the intake waited for the flush worker to make room in the buffer."""
         self.idle_since = time.monotonic()
 
     @classmethod
@@ -124,7 +132,11 @@ class IntakeComponent:
             loop = asyncio.get_running_loop()
             while True:
                 payload = await _read_frame(reader)
-                self._take(payload[SEQUENCE.size :])
+                events = self._read(payload[SEQUENCE.size :])
+                await self._wait_for_room(len(events) + ROOM_TO_SPARE)
+                submit = self.recorder.submit
+                for event in events:
+                    submit(event)
                 (sequence,) = SEQUENCE.unpack(payload[: SEQUENCE.size])
                 # Acknowledged once written (or spooled, or counted as lost), not on arrival:
                 # the sender keeps the frame until then, so a collector killed with events
@@ -142,6 +154,19 @@ class IntakeComponent:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    async def _wait_for_room(self, count: int) -> None:
+        """Take no frame the buffer could not hold whole, and read no further meanwhile.
+
+        A burst from many workers would otherwise fill the buffer and drop events that their
+        senders still hold. Unread, frames wait in the socket, then in the senders' windows
+        and buffers: the apps count drops only once all of that is full. The flush worker
+        drains the buffer whatever the store's state, so a store that is down does not stop
+        the intake (what cannot be written waits, spills or is counted there).
+        """
+        while not self.recorder.has_room_for(count):
+            self.waits_for_room += 1
+            await asyncio.sleep(ROOM_POLL_SECONDS)
 
     def _check_hello(self, payload: bytes, needs_key: bool) -> None:
         try:
@@ -163,26 +188,22 @@ class IntakeComponent:
                 "collector's WATCHKEEPER_INGEST_KEYS"
             )
 
-    def _take(self, document: bytes) -> None:
+    def _read(self, document: bytes) -> list[Event]:
         self.frames += 1
         try:
             batch = decode_events(document)
         except UnreadableEvents as error:
             self.recorder.report_internal_error("reading an app's events", error)
             self.recorder.drop(DropReason.INVALID, 1)
-            return
-        submit = self.recorder.submit
-        events: Sequence[Sequence[Event]] = (
-            batch.spans,
-            batch.logs,
-            batch.metrics,
-            batch.snapshots,
-            batch.validations,
-            batch.session_marks,
-        )
-        for kind in events:
-            for event in kind:
-                submit(event)
+            return []
+        return [
+            *batch.spans,
+            *batch.logs,
+            *batch.metrics,
+            *batch.snapshots,
+            *batch.validations,
+            *batch.session_marks,
+        ]
 
 
 def _acknowledge(writer: asyncio.StreamWriter, sequence: int) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import math
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,6 +34,9 @@ from watchkeeper.instrumentation.queues import MonitoredQueue
 from watchkeeper.recording.recorder import Recorder
 
 MODEL = "gpt-4o-mini"
+# The app logs through the standard library, as most apps do; instrument() records its records
+# with the request's trace, and the outage's failures with their exceptions.
+logger = logging.getLogger("guidance")
 WORDS = [
     "Your",
     "chart",
@@ -146,7 +151,15 @@ class GuidanceFlow:
 
     @watchkeeper.resilient("elevenlabs", "tts")
     async def speak(self, text: str) -> bytes:
-        return await self.services.speak(text)
+        try:
+            return await self.services.speak(text)
+        except ServiceTimeout:
+            # Each attempt that fails is logged with its exception; resilience retries, then
+            # plays the spoken notice.
+            logger.warning(
+                "speech synthesis failed", exc_info=True, extra={"characters": len(text)}
+            )
+            raise
 
     async def llm_tokens(self, prompt: str) -> AsyncIterator[str]:
         """The LLM's streamed answer, through the real ``openai`` client.
@@ -187,6 +200,7 @@ class GuidanceFlow:
         try:
             self.jobs.put_nowait(audio)
         except asyncio.QueueFull:
+            logger.warning("avatar queue full: no video for this answer", extra={"org": org_id})
             return False
         return True
 
@@ -197,6 +211,7 @@ class GuidanceFlow:
                 with watchkeeper.integration("d-id", "render"):
                     await self.services.avatar(audio)
             except Exception:
+                logger.exception("avatar rendering failed")
                 self.jobs.task_failed()
                 continue
             self.jobs.task_done()
@@ -208,6 +223,7 @@ def build_app(
     """The app, calling the OpenAI-compatible server at ``llm_base_url`` for its answers."""
     register_rules()
     guard_integrations()
+    logger.setLevel(logging.INFO)
     flow = GuidanceFlow(Services(schedule or FaultSchedule()), llm_base_url)
 
     @asynccontextmanager
@@ -225,14 +241,31 @@ def build_app(
     @app.exception_handler(ServiceError)
     @app.exception_handler(ServiceTimeout)
     async def upstream_failed(request: Request, error: Exception) -> JSONResponse:
-        # As a real app would: tell the caller an upstream failed. Watchkeeper has already
-        # recorded the error on the integration's span and marks the request failed (5xx).
+        # As a real app would: log it and tell the caller an upstream failed. Watchkeeper has
+        # already recorded the error on the integration's span and marks the request failed.
+        logger.error(
+            "upstream failed for %s", request.url.path, exc_info=error, extra={"upstream": True}
+        )
         return JSONResponse({"error": str(error)}, status_code=502)
+
+    @app.exception_handler(watchkeeper.ResilienceError)
+    async def upstream_refused(
+        request: Request, error: watchkeeper.ResilienceError
+    ) -> JSONResponse:
+        # A breaker is open (or a limit reached) and no cached answer fits this caller: ask the
+        # client to come back once the service may have recovered.
+        logger.warning("%s refused for %s: %s", error.integration, request.url.path, error)
+        headers = {} if error.retry_in is None else {"Retry-After": str(math.ceil(error.retry_in))}
+        return JSONResponse({"error": str(error)}, status_code=503, headers=headers)
 
     @app.post("/api/guidance", response_model=Guidance)
     async def guidance(body: Question, x_org_id: str | None = Header(default=None)) -> Guidance:
         text, documents = await flow.answer(body)
         queued = await flow.finish(x_org_id, text)
+        logger.info(
+            "guidance answered",
+            extra={"relevance": documents.relevance, "words": len(text.split())},
+        )
         return Guidance(answer=text.strip(), relevance=documents.relevance, avatar_job=queued)
 
     @app.post("/api/guidance/stream")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import threading
 import time
@@ -13,9 +14,10 @@ from rich.console import Console
 from rich.live import Live
 
 from watchkeeper.config import Settings, load_settings
-from watchkeeper.demo.app import build_app
+from watchkeeper.demo.app import build_app, logger
 from watchkeeper.demo.services import FaultSchedule
 from watchkeeper.demo.traffic import TrafficStats, drive
+from watchkeeper.logging import JsonFormatter
 from watchkeeper.storage.factory import store_location
 from watchkeeper.testing.fake_ai import FakeAIServer
 
@@ -53,6 +55,12 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> TrafficSta
     app, recorder = build_app(
         settings, llm.openai_base_url, FaultSchedule(cycle_seconds=options.cycle_seconds)
     )
+    # The app's own log, as JSON lines in a file (the terminal shows the progress line): what
+    # `watchkeeper tail` could follow, while instrument() records the same records directly.
+    log_file = settings.sqlite_path.with_suffix(".log")
+    app_log = logging.FileHandler(log_file, encoding="utf-8")
+    app_log.setFormatter(JsonFormatter())
+    logger.addHandler(app_log)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=options.port, log_level="warning")
     )
@@ -66,6 +74,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> TrafficSta
     base_url = f"http://127.0.0.1:{options.port}"
     console.print(f"[bold]Watchkeeper demo[/] — store: {store_location(settings).description}")
     console.print(f"Dashboard: [link]{base_url}/watchkeeper/[/link]   API key: [bold]{key}[/]")
+    console.print(f"The app's log (JSON lines): {log_file}")
     console.print(
         "Press Ctrl-C to stop."
         if options.duration is None
@@ -83,6 +92,8 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> TrafficSta
         server.should_exit = True
         thread.join(20)
         llm.stop()
+        logger.removeHandler(app_log)
+        app_log.close()
     flushed = recorder.stats()
     # A collector acknowledges what it has written: shipped events are stored ones.
     stored = flushed.flushed + flushed.shipped

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from watchkeeper.access.keys import ApiKeyAuth, Unauthorized, presented_key
+from watchkeeper.access.audit import CONFIGURATION
+from watchkeeper.access.guard import needs
+from watchkeeper.access.keys import ApiKeyAuth, Forbidden, Unauthorized, presented_key
+from watchkeeper.access.roles import Permission
 from watchkeeper.config import Settings
 from watchkeeper.health.circuits import CircuitStateProvider, NoCircuits
 from watchkeeper.health.monitor import HealthMonitor
@@ -62,7 +66,7 @@ def _shows_figures(auth: ApiKeyAuth, request: Request) -> bool:
     headers = request.headers
     try:
         auth.check(presented_key(headers.get("authorization"), headers.get("x-api-key")))
-    except Unauthorized:
+    except (Unauthorized, Forbidden):
         return False
     return True
 
@@ -91,7 +95,7 @@ _UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
 
 def health_router(
     monitor: HealthMonitor,
-    auth: ApiKeyAuth,
+    auth: Callable[..., object],
     prefix: str = "",
     include_in_schema: bool = True,
     figures_auth: ApiKeyAuth | None = None,
@@ -151,6 +155,7 @@ def health_router(
     @router.get(
         "/health/configuration",
         dependencies=[Depends(auth)],
+        openapi_extra=needs(Permission.CONFIGURE),
         responses={401: {"description": "No API key, or not a valid one."}},
     )
     async def configuration() -> Response:
@@ -181,6 +186,7 @@ class HealthComponent:
         circuits: CircuitStateProvider | None = None,
         version: str | None = None,
         prefix: str = "",
+        access: ApiKeyAuth | None = None,
     ) -> None:
         self.probes = probes or ProbeRegistry()
         if STORE_PROBE not in self.probes:
@@ -189,8 +195,13 @@ class HealthComponent:
         self.monitor = HealthMonitor(
             recorder, settings, self.probes, self.sampler, circuits or NoCircuits(), version
         )
-        auth = _configuration_auth(settings)
+        auth: Callable[..., object] = _configuration_auth(settings)
         figures = _figures_auth(settings)
+        if access is not None:
+            # Stored keys too; the configuration is for super admins, and each read is audited.
+            figures = access
+            if settings.protect_configuration:
+                auth = access.dependency(Permission.CONFIGURE, CONFIGURATION)
         self._router = health_router(self.monitor, auth, figures_auth=figures)
         if prefix:
             # Also beside Watchkeeper's other endpoints, for a host that has routes of its own

@@ -23,6 +23,7 @@ from watchkeeper.instrumentation.propagation import (
     when_closed,
 )
 from watchkeeper.model.events import Span, SpanKind, SpanStatus
+from watchkeeper.model.outbound import OWN_REQUEST
 from watchkeeper.recording.attributes import METHOD, REQUEST_SIZE, RESPONSE_SIZE, STATUS_CODE
 from watchkeeper.recording.default import get_recorder
 from watchkeeper.recording.recorder import Recorder
@@ -79,8 +80,11 @@ class _Outbound:
         self.hosts = hosts
 
     def begin(self, request: Any) -> ActiveSpan | None:
-        """Open the call's span, or ``None`` when an LLM span already records this call."""
+        """Open the call's span, or ``None`` when an LLM span already records this call or the
+        request is Watchkeeper's own (an alert notification)."""
         try:
+            if request.extensions.get(OWN_REQUEST):
+                return None
             owner = recording_span.get()
             if owner is not None:
                 _propagate(request, owner)

@@ -44,7 +44,10 @@ def start_session(
     org_id: str | None = None,
     recorder: Recorder | None = None,
 ) -> None:
-    """Mark a session's start; the current span (and its children) join the session."""
+    """Mark a session's start; the current span (and its children) join the session.
+
+    A session is its id within its organisation: ``org_id``, or else the current span's.
+    """
     recorder = recorder or get_recorder()
     try:
         _check_id(session_id, "start_session()'s session_id")
@@ -55,11 +58,18 @@ def start_session(
     if span is not None:
         span.set_identity(user_id=user_id, org_id=org_id, session_id=session_id)
     if recorder.enabled:
-        recorder.submit(SessionMark(time.time(), session_id, False, user_id, org_id))
+        mark = SessionMark(time.time(), session_id, False, user_id, _org(org_id))
+        recorder.submit(mark)
 
 
-def end_session(session_id: str, recorder: Recorder | None = None) -> None:
-    """Mark a session as ended (a call hung up, a conversation closed)."""
+def end_session(
+    session_id: str, org_id: str | None = None, recorder: Recorder | None = None
+) -> None:
+    """Mark a session as ended (a call hung up, a conversation closed).
+
+    The session ended is the one of ``org_id``, or else of the current span's organisation:
+    outside a request of the organisation, pass it.
+    """
     recorder = recorder or get_recorder()
     try:
         _check_id(session_id, "end_session()'s session_id")
@@ -67,7 +77,15 @@ def end_session(session_id: str, recorder: Recorder | None = None) -> None:
         recorder.report_internal_error("end_session()", error)
         return
     if recorder.enabled:
-        recorder.submit(SessionMark(time.time(), session_id, True))
+        recorder.submit(SessionMark(time.time(), session_id, True, org_id=_org(org_id)))
+
+
+def _org(org_id: str | None) -> str | None:
+    """The organisation a mark belongs to: the one given, or the current identity's."""
+    if org_id is not None:
+        return org_id
+    span = current_span.get()
+    return None if span is None else span.org_id
 
 
 def snapshot(name: str, data: Mapping[str, Any], recorder: Recorder | None = None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from watchkeeper.model.error_groups import ErrorDelta
 from watchkeeper.model.events import (
     LogRecord,
     MetricPoint,
@@ -13,8 +14,9 @@ from watchkeeper.model.events import (
     Span,
     ValidationResult,
 )
+from watchkeeper.model.ids import new_batch_id
 from watchkeeper.model.rollups import RollupDelta, RollupKey
-from watchkeeper.model.sessions import SessionDelta
+from watchkeeper.model.sessions import SessionDelta, SessionKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +32,12 @@ class Batch:
     validations: Sequence[ValidationResult] = ()
     session_marks: Sequence[SessionMark] = ()
     rollups: Mapping[RollupKey, RollupDelta] = field(default_factory=dict)
-    sessions: Mapping[str, SessionDelta] = field(default_factory=dict)
+    sessions: Mapping[SessionKey, SessionDelta] = field(default_factory=dict)
+    errors: Mapping[str, ErrorDelta] = field(default_factory=dict)
+    """Error groups' occurrences by fingerprint hash (see ``model.error_groups``)."""
+    batch_id: int = field(default_factory=new_batch_id)
+    """Kept through retries and the spool: a store that took the batch once, its answer lost
+    (a connection that died after the commit), skips it when it comes again."""
 
     def __len__(self) -> int:
         """Events in the batch (what the recorder counts as flushed)."""

@@ -46,8 +46,40 @@ class LogLevel(IntEnum):
     DEBUG = 10
     INFO = 20
     WARNING = 30
+    AUDIT = 35
+    """Who did what (an export, a role change): above WARNING, so the standard library's default
+    configuration lets it through, and never dropped before the other levels."""
     ERROR = 40
+    SECURITY = 45
+    """A security event (a refused key, a forged token): never dropped before the other levels."""
     CRITICAL = 50
+
+
+_LEVEL_ALIASES = {
+    "TRACE": LogLevel.DEBUG,
+    "INFORMATION": LogLevel.INFO,
+    "NOTICE": LogLevel.INFO,
+    "WARN": LogLevel.WARNING,
+    "ERR": LogLevel.ERROR,
+    "EXCEPTION": LogLevel.ERROR,
+    "FATAL": LogLevel.CRITICAL,
+    "CRIT": LogLevel.CRITICAL,
+    "ALERT": LogLevel.CRITICAL,
+    "EMERGENCY": LogLevel.CRITICAL,
+    "PANIC": LogLevel.CRITICAL,
+}
+_LEVEL_NAMES = {level.name: level for level in LogLevel} | _LEVEL_ALIASES
+
+
+def level_named(name: str) -> LogLevel | None:
+    """The level a name means, in any case, with the usual other spellings (``warn``, ``fatal``,
+    syslog's ``notice``/``emergency``, OpenTelemetry's ``trace``); ``None`` for no level."""
+    return _LEVEL_NAMES.get(name.strip().upper())
+
+
+PROTECTED_LEVELS = frozenset({LogLevel.AUDIT, LogLevel.SECURITY})
+"""Levels whose records take the spans' share of the recorder's buffer, not the logs' own: a log
+storm cannot push them out."""
 
 
 class Span:
@@ -80,6 +112,8 @@ class Span:
     output_tokens: int | None = None
     cost: float | None = None
     attributes: Attributes | None = None
+    frames: Frames | None = None
+    """The stack of the exception that ended the span, when one did (set off the normal path)."""
 
     def __init__(
         self,
@@ -102,6 +136,7 @@ class Span:
         output_tokens: int | None = None,
         cost: float | None = None,
         attributes: Attributes | None = None,
+        frames: Frames | None = None,
     ) -> None:
         self.kind = kind
         self.name = name
@@ -122,6 +157,8 @@ class Span:
         self.output_tokens = output_tokens
         self.cost = cost
         self.attributes = attributes
+        if frames is not None:
+            self.frames = frames
 
     @property
     def is_error(self) -> bool:
@@ -152,15 +189,31 @@ def error_count(spans: list[Span]) -> int:
     return list(map(_status, spans)).count(SpanStatus.ERROR)
 
 
+Frames = tuple[tuple[str, str], ...]
+"""An exception's stack as (module, function) pairs, innermost last: what errors group by."""
+
+
 class LogRecord:
-    """A log line, tied to the trace and span that were current when it was written."""
+    """A log line, tied to the trace and span that were current when it was written.
+
+    ``exception`` is the formatted traceback of a record written with one, ``exception_type`` its
+    class name and ``frames`` its stack; ``fingerprint`` is one the app gave explicitly
+    (``extra={"fingerprint": ...}``). ``source`` is the file a record was read from by ``tail``,
+    ``None`` for a record of the app's own process.
+    """
 
     __slots__ = (
         "attributes",
+        "exception",
+        "exception_type",
+        "fingerprint",
+        "frames",
         "level",
         "logger",
         "message",
         "org_id",
+        "session_id",
+        "source",
         "span_id",
         "time",
         "trace_id",
@@ -178,6 +231,12 @@ class LogRecord:
         user_id: str | None = None,
         org_id: str | None = None,
         attributes: Attributes | None = None,
+        session_id: str | None = None,
+        exception_type: str | None = None,
+        exception: str | None = None,
+        frames: Frames | None = None,
+        fingerprint: str | None = None,
+        source: str | None = None,
     ) -> None:
         self.time = time
         self.level = level
@@ -188,6 +247,12 @@ class LogRecord:
         self.user_id = user_id
         self.org_id = org_id
         self.attributes = attributes
+        self.session_id = session_id
+        self.exception_type = exception_type
+        self.exception = exception
+        self.frames = frames
+        self.fingerprint = fingerprint
+        self.source = source
 
 
 class MetricPoint:

@@ -11,6 +11,7 @@ CPython reseeds it in forked children, so worker processes never share a sequenc
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from itertools import repeat
 from random import getrandbits
@@ -31,6 +32,16 @@ def new_trace_id(now: float | None = None) -> int:
 
 def new_span_id() -> int:
     return next(span_ids)
+
+
+def new_batch_id() -> int:
+    """A batch's id: random, positive, within a signed 64-bit column.
+
+    From the operating system, not ``random``: made off the request path, where its cost does
+    not matter, and it leaves the ``random`` module's state alone for the app (and tests that
+    seed it) however many batches are built.
+    """
+    return secrets.randbits(63) or 1
 
 
 def format_trace_id(trace_id: int) -> str:

@@ -7,7 +7,7 @@ rewriting it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -39,6 +39,15 @@ class Scope:
     @classmethod
     def user(cls, user_id: str, org_id: str | None = None) -> Scope:
         return cls(org_id=org_id, user_id=user_id)
+
+    def within(self, org_id: str | None) -> Scope | None:
+        """This scope narrowed to one organisation (``None``: not narrowed); ``None`` when the
+        scope sees nothing of that organisation."""
+        if org_id is None or org_id == self.org_id:
+            return self
+        if self.org_id is not None:
+            return None
+        return replace(self, org_id=org_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,3 +123,45 @@ class RetainedTable(StrEnum):
     VALIDATIONS = "validations"
     SESSIONS = "sessions"
     """Kept while their last activity is within the spans' period."""
+    ERROR_GROUPS = "error_groups"
+    """Kept, like their counts, users and samples, while seen within the spans' period."""
+    ERROR_COUNTS = "error_counts"
+    ERROR_USERS = "error_users"
+    ERROR_SAMPLES = "error_samples"
+    WRITTEN_BATCHES = "written_batches"
+    """The ids that keep a retried batch from being written twice; kept as long as spans."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    """What a log search narrows by, beside the level, substring and trace of ``Queries.logs``.
+
+    ``query`` is full-text: every word in it (a run of letters and digits) must begin a word of
+    the record's message, attributes or exception, in any order, whatever the case.
+    """
+
+    query: str | None = None
+    logger: str | None = None
+    service: str | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    error_group: str | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpikeRule:
+    """When a group's rate spikes: at least ``min_count`` occurrences over the ``recent`` period
+    ending with the window, and more than ``factor`` times what its rate over the ``baseline``
+    period before that predicts."""
+
+    recent: timedelta = timedelta(minutes=15)
+    baseline: timedelta = timedelta(hours=24)
+    factor: float = 3.0
+    min_count: int = 10
+
+    def __post_init__(self) -> None:
+        if self.recent <= timedelta(0) or self.baseline <= timedelta(0):
+            raise QueryError("a spike's recent and baseline periods must be positive")
+        if self.factor <= 0 or self.min_count < 1:
+            raise QueryError("a spike's factor must be positive and its minimum count at least 1")

@@ -1,8 +1,9 @@
 """Per-session totals built from a batch of spans and session marks, merged by the store.
 
 A session (a conversation, a guidance session, a voice call) exists as soon as a span carries
-its id; explicit marks add a start and an end. Deltas are additive (min/max for times), so several
-processes can update one session.
+its id; explicit marks add a start and an end. A session is its id within its organisation
+(:class:`SessionKey`): two organisations' equal ids are two sessions, never one. Deltas are
+additive (min/max for times), so several processes can update one session.
 """
 
 from __future__ import annotations
@@ -11,8 +12,15 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import add, attrgetter
+from typing import NamedTuple
 
 from watchkeeper.model.events import SessionMark, Span, error_count, has_usage
+
+
+class SessionKey(NamedTuple):
+    session_id: str
+    org_id: str | None
+    """``None``: the app has no organisations, or the session's spans carried none."""
 
 
 @dataclass(slots=True)
@@ -20,7 +28,6 @@ class SessionDelta:
     first_seen: float
     last_seen: float
     user_id: str | None = None
-    org_id: str | None = None
     spans: int = 0
     errors: int = 0
     input_tokens: int = 0
@@ -32,7 +39,6 @@ class SessionDelta:
         self.first_seen = min(self.first_seen, other.first_seen)
         self.last_seen = max(self.last_seen, other.last_seen)
         self.user_id = self.user_id or other.user_id
-        self.org_id = self.org_id or other.org_id
         self.spans += other.spans
         self.errors += other.errors
         self.input_tokens += other.input_tokens
@@ -44,23 +50,24 @@ class SessionDelta:
 
 def build_sessions(
     spans: Iterable[Span], marks: Iterable[SessionMark] = ()
-) -> dict[str, SessionDelta]:
-    grouped: dict[str, list[Span]] = defaultdict(list)
+) -> dict[SessionKey, SessionDelta]:
+    grouped: dict[SessionKey, list[Span]] = defaultdict(list)
     for span in spans:
         if span.session_id:
-            grouped[span.session_id].append(span)
+            grouped[SessionKey(span.session_id, span.org_id)].append(span)
     # Per session, C-level passes over its spans: this runs on the flush worker for every span.
-    deltas = {session_id: _delta(members) for session_id, members in grouped.items()}
+    deltas = {key: _delta(members) for key, members in grouped.items()}
     for mark in marks:
-        delta = deltas.get(mark.session_id)
+        # A mark joins the session of its own organisation (see ``start_session``).
+        key = SessionKey(mark.session_id, mark.org_id)
+        delta = deltas.get(key)
         if delta is None:
-            delta = deltas[mark.session_id] = SessionDelta(mark.time, mark.time)
+            delta = deltas[key] = SessionDelta(mark.time, mark.time)
         delta.merge(
             SessionDelta(
                 mark.time,
                 mark.time,
                 user_id=mark.user_id,
-                org_id=mark.org_id,
                 ended_at=mark.time if mark.ended else None,
             )
         )
@@ -76,7 +83,6 @@ def _delta(spans: list[Span]) -> SessionDelta:
         first_seen=min(map(_start, spans)),
         last_seen=max(map(add, map(_start, spans), map(_duration, spans))),
         user_id=next(filter(None, map(attrgetter("user_id"), spans)), None),
-        org_id=next(filter(None, map(attrgetter("org_id"), spans)), None),
         spans=len(spans),
         errors=error_count(spans),
     )

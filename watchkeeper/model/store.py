@@ -11,14 +11,25 @@ from datetime import datetime
 from typing import Protocol
 
 from watchkeeper.model.batch import Batch
+from watchkeeper.model.error_groups import ErrorFlag, ErrorStatus
 from watchkeeper.model.events import (
     Severity,
     SpanKind,
 )
-from watchkeeper.model.query import Page, RetainedTable, Scope, SpanFilter, TimeRange, TraceFilter
+from watchkeeper.model.query import (
+    LogFilter,
+    Page,
+    RetainedTable,
+    Scope,
+    SpanFilter,
+    SpikeRule,
+    TimeRange,
+    TraceFilter,
+)
 from watchkeeper.model.rollups import Dimension, Level
 from watchkeeper.model.stored import (
     ErrorGroup,
+    ErrorGroupDetail,
     NameSummary,
     RequestUsage,
     SeriesPoint,
@@ -89,7 +100,12 @@ class Queries(Protocol):
         trace_id: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
-    ) -> Page[StoredLog]: ...
+        *,
+        where: LogFilter = LogFilter(),
+    ) -> Page[StoredLog]:
+        """Log records newest first: at ``min_level`` and above, whose message holds ``text``
+        (any case), of ``trace_id``, and matching ``where`` (full-text words and exact fields)."""
+        ...
 
     def metrics(
         self, time_range: TimeRange, scope: Scope, name: str, limit: int = 1000
@@ -120,10 +136,21 @@ class Queries(Protocol):
     ) -> Page[StoredValidation]: ...
 
     def error_groups(
-        self, time_range: TimeRange, scope: Scope, limit: int = 100
+        self,
+        time_range: TimeRange,
+        scope: Scope,
+        limit: int = 100,
+        status: ErrorStatus | None = None,
+        flag: ErrorFlag | None = None,
+        spike: SpikeRule = SpikeRule(),
     ) -> list[ErrorGroup]:
-        """Most frequent first."""
+        """Groups seen in the range, most frequent there first, each with its flags; only those
+        of ``status`` or raising ``flag`` when given."""
         ...
+
+    def error_group(
+        self, group_id: str, time_range: TimeRange, scope: Scope, spike: SpikeRule = SpikeRule()
+    ) -> ErrorGroupDetail | None: ...
 
     def request_usage(
         self, time_range: TimeRange, scope: Scope, step: Level, name: str | None = None
@@ -152,3 +179,7 @@ class Store(Sink, Queries, Protocol):
         ...
 
     def count(self, table: RetainedTable) -> int: ...
+
+    def set_error_status(self, group_id: str, status: ErrorStatus, now: float) -> bool:
+        """Set an error group's status (``now``: when, epoch seconds); False if there is none."""
+        ...

@@ -45,6 +45,13 @@ class StoredLog:
     user_id: str | None
     org_id: str | None
     attributes: dict[str, Any]
+    session_id: str | None = None
+    exception_type: str | None = None
+    exception: str | None = None
+    error_group: str | None = None
+    """The error group the record belongs to (an exception, or a warning's template)."""
+    source: str | None = None
+    """The file the record was read from, for records of ``watchkeeper tail``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,16 +181,52 @@ class SessionDetail:
 
 @dataclass(frozen=True, slots=True)
 class ErrorGroup:
-    """Error spans sharing (kind, name, error type); samples are from the last one stored."""
+    """Errors sharing a fingerprint, with their figures over the window asked about.
 
-    kind: str
-    name: str
+    ``count`` and ``series`` are in the window (``series`` in equal buckets, oldest first, for a
+    sparkline); ``total``, ``users``, first and last seen over everything retained. ``flags``
+    say why the group deserves attention now (see ``model.error_groups.ErrorFlag``).
+    """
+
+    id: str
+    source: str
+    basis: str
+    title: str
     error_type: str | None
-    count: int
+    culprit: str | None
+    status: str
     first_seen: datetime
     last_seen: datetime
+    count: int
+    total: int
+    users: int
+    flags: list[str]
+    series: list[int]
+    sample_trace_id: str | None
     sample_message: str | None
-    sample_trace_id: str
+    grouping_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredErrorSample:
+    time: datetime
+    trace_id: str | None
+    span_id: str | None
+    message: str
+    detail: str | None
+    user_id: str | None
+    org_id: str | None
+    session_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorGroupDetail:
+    """One group: its figures, its stack (in-app frames, innermost last), recent samples."""
+
+    group: ErrorGroup
+    frames: list[tuple[str, str]]
+    samples: list[StoredErrorSample]
+    fingerprints: list[str]
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from watchkeeper.config import ConfigurationError, Settings
 from watchkeeper.recording.recorder import Recorder
 
 if TYPE_CHECKING:
+    from watchkeeper.access.control import AccessControl
     from watchkeeper.otlp.component import OtlpComponent
     from watchkeeper.otlp.export import OtlpExporter
 
@@ -24,7 +25,9 @@ REQUIRED_MODULES = ("opentelemetry.proto", "google.rpc.status_pb2")
 EXPORT_MODULES = ("opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http")
 
 
-def otlp_component(recorder: Recorder, settings: Settings, prefix: str) -> OtlpComponent | None:
+def otlp_component(
+    recorder: Recorder, settings: Settings, prefix: str, access: AccessControl | None = None
+) -> OtlpComponent | None:
     """The ingest component, or ``None`` when the ``otlp`` extra is not installed.
 
     Ingest-only keys say that ingest is wanted: without the extra, that is a start-up error
@@ -42,7 +45,7 @@ def otlp_component(recorder: Recorder, settings: Settings, prefix: str) -> OtlpC
         return None
     from watchkeeper.otlp.component import OtlpComponent  # noqa: PLC0415 - the optional extra
 
-    return OtlpComponent.from_settings(recorder, settings, prefix)
+    return OtlpComponent.from_settings(recorder, settings, prefix, access)
 
 
 def otlp_exporter(recorder: Recorder, settings: Settings) -> OtlpExporter | None:

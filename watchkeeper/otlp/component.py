@@ -31,14 +31,19 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from starlette.concurrency import run_in_threadpool
 
-from watchkeeper.access.keys import ApiKeyAuth, Unauthorized, presented_key
+from watchkeeper.access.control import AccessControl
+from watchkeeper.access.keys import ApiKeyAuth, Forbidden, Unauthorized, presented_key
+from watchkeeper.access.limits import KeyRateLimiter, RateLimited
+from watchkeeper.access.roles import Permission
 from watchkeeper.config import Settings
 from watchkeeper.instrumentation.pricing import install_pricing
 from watchkeeper.model.events import Event
 from watchkeeper.otlp.common import Mapped
 from watchkeeper.otlp.decode import (
     INVALID_ARGUMENT,
+    PERMISSION_DENIED,
     UNAUTHENTICATED,
+    UNAVAILABLE,
     BadRequest,
     Encoding,
     check_content_encoding,
@@ -103,10 +108,16 @@ class OtlpComponent:
     name = "otlp"
 
     def __init__(
-        self, recorder: Recorder, auth: ApiKeyAuth, prefix: str, max_body_bytes: int
+        self,
+        recorder: Recorder,
+        auth: ApiKeyAuth,
+        prefix: str,
+        max_body_bytes: int,
+        limiter: KeyRateLimiter | None = None,
     ) -> None:
         self.recorder = recorder
         self.auth = auth
+        self.limiter = limiter
         self.max_body_bytes = max_body_bytes
         self._router = APIRouter()
         for signal in SIGNALS:
@@ -120,14 +131,26 @@ class OtlpComponent:
             )
 
     @classmethod
-    def from_settings(cls, recorder: Recorder, settings: Settings, prefix: str) -> OtlpComponent:
-        """API keys and ingest-only keys may send; only the API keys open the API."""
+    def from_settings(
+        cls,
+        recorder: Recorder,
+        settings: Settings,
+        prefix: str,
+        access: AccessControl | None = None,
+    ) -> OtlpComponent:
+        """API keys and ingest-only keys may send; only the API keys open the API. Stored keys
+        whose role may ingest (ingest-only, super admin) send too, within their rate limit."""
         keys = tuple(
             key.get_secret_value().encode() for key in (*settings.api_keys, *settings.ingest_keys)
         )
-        return cls(
-            recorder, ApiKeyAuth(keys, settings.open_access), prefix, settings.otlp_max_body_bytes
+        auth = ApiKeyAuth(
+            keys,
+            settings.open_access,
+            directory=access.directory if access else None,
+            audit=access.audit if access else None,
         )
+        limiter = access.limiter if access else None
+        return cls(recorder, auth, prefix, settings.otlp_max_body_bytes, limiter)
 
     def router(self) -> APIRouter:
         return self._router
@@ -151,10 +174,20 @@ class OtlpComponent:
             encoding = encoding_of(headers.get("content-type"))
         except BadRequest as error:
             return _error(error.status, INVALID_ARGUMENT, error.message, Encoding.JSON)
+        key = presented_key(headers.get("authorization"), headers.get("x-api-key"))
         try:
-            self.auth.check(presented_key(headers.get("authorization"), headers.get("x-api-key")))
+            # A stored key is looked up in the store: off the event loop.
+            principal = await run_in_threadpool(self.auth.check, key, Permission.INGEST)
+            if self.limiter is not None:
+                await run_in_threadpool(self.limiter.take, principal)
         except Unauthorized as error:
             return _error(401, UNAUTHENTICATED, error.message, encoding)
+        except Forbidden as error:
+            return _error(403, PERMISSION_DENIED, error.message, encoding)
+        except RateLimited as error:
+            refusal = _error(429, UNAVAILABLE, error.message, encoding)
+            refusal.headers["Retry-After"] = error.retry_after_header
+            return refusal
         try:
             gzipped = check_content_encoding(headers.get("content-encoding"))
             body = await self._read(request)

@@ -31,6 +31,8 @@ GZIP_WBITS = zlib.MAX_WBITS | 16
 INVALID_ARGUMENT = 3
 """google.rpc.Code for a request that cannot be read; OTLP puts it in the Status body."""
 UNAUTHENTICATED = 16
+PERMISSION_DENIED = 7
+UNAVAILABLE = 14
 
 M = TypeVar("M", bound=Message)
 

@@ -13,14 +13,13 @@ kept as JSON. User and organisation come from the record's attributes, then its 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 
 import orjson
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as OtelLogRecord
 
-from watchkeeper.model.events import Attributes, LogLevel, LogRecord
+from watchkeeper.model.events import Attributes, LogLevel, LogRecord, level_named
 from watchkeeper.otlp.common import (
     ORG_KEYS,
     SERVICE_NAME,
@@ -50,23 +49,6 @@ LEVEL_BLOCKS = (
     LogLevel.CRITICAL,
 )
 """The level of each block of four severity numbers: TRACE, DEBUG, INFO, WARN, ERROR, FATAL."""
-LEVEL_NAMES: Mapping[str, LogLevel] = {
-    "trace": LogLevel.DEBUG,
-    "debug": LogLevel.DEBUG,
-    "info": LogLevel.INFO,
-    "information": LogLevel.INFO,
-    "notice": LogLevel.INFO,
-    "warn": LogLevel.WARNING,
-    "warning": LogLevel.WARNING,
-    "error": LogLevel.ERROR,
-    "err": LogLevel.ERROR,
-    "fatal": LogLevel.CRITICAL,
-    "critical": LogLevel.CRITICAL,
-    "crit": LogLevel.CRITICAL,
-    "alert": LogLevel.CRITICAL,
-    "emergency": LogLevel.CRITICAL,
-    "panic": LogLevel.CRITICAL,
-}
 
 
 def map_logs(request: ExportLogsServiceRequest) -> Mapped[LogRecord]:
@@ -112,8 +94,8 @@ def level_of(severity_number: int, severity_text: str) -> int:
         block, step = divmod(severity_number - 1, 4)
         # TRACE has no level of its own below DEBUG that the log search could ask for.
         return int(LEVEL_BLOCKS[block]) + (step if block else 0)
-    name = severity_text.strip().lower().rstrip("0123456789")
-    return int(LEVEL_NAMES.get(name, LogLevel.INFO))
+    level = level_named(severity_text.strip().rstrip("0123456789"))
+    return int(level if level is not None else LogLevel.INFO)
 
 
 def message_of(body: AnyValue) -> str:

@@ -26,6 +26,7 @@ import psutil
 
 from watchkeeper.config import Settings, load_settings
 from watchkeeper.model.events import (
+    PROTECTED_LEVELS,
     Attributes,
     Event,
     LogRecord,
@@ -37,7 +38,7 @@ from watchkeeper.model.events import (
 from watchkeeper.model.store import Sink
 from watchkeeper.recording.containment import Containment
 from watchkeeper.recording.shipping import Collector, ShippingWorker
-from watchkeeper.recording.spans import ActiveSpan, current_span
+from watchkeeper.recording.spans import ActiveSpan, current_span, log_here
 from watchkeeper.recording.spool import Spool
 from watchkeeper.recording.stats import DropReason, LossLog, RecorderCounters, StatsSnapshot
 from watchkeeper.recording.windows import LiveWindows
@@ -95,6 +96,9 @@ class Recorder:
         # collector can be had.
         self._collector = collector
         self._capacity = self.settings.buffer_size
+        # Log records are taken only while the buffer is below their share, so a log storm
+        # leaves the rest of it to spans.
+        self._log_capacity = max(1, int(self._capacity * self.settings.log_buffer_share))
         self._wake_at = self.settings.batch_size
         self._buffer: deque[Buffered] = deque()
         self._counters = RecorderCounters()
@@ -262,6 +266,28 @@ class Recorder:
             if worker is not None:
                 worker.wake()
 
+    def submit_log(self, record: LogRecord) -> None:
+        """Enqueue a log record within the logs' share of the buffer (never blocks, never raises);
+        AUDIT and SECURITY records take the spans' share, as any span does."""
+        if len(self._buffer) >= self._log_capacity and record.level not in PROTECTED_LEVELS:
+            self._counters.drop(DropReason.LOG_SHARE_FULL)
+            return
+        self.submit(record)
+
+    @property
+    def takes_logs(self) -> bool:
+        """Whether a log record submitted now would be kept: for readers of files, which can
+        wait rather than drop."""
+        return len(self._buffer) < self._log_capacity
+
+    def has_room_for(self, count: int) -> bool:
+        """Whether ``count`` more events would be taken without a drop (or the buffer is empty:
+        a larger lot is then taken as far as it fits). What a collector's intake waits for:
+        the flush worker drains the buffer as fast as the store writes, so a slow store holds
+        the intake back too, and a store that is down does not (its batches wait, or spill)."""
+        depth = len(self._buffer)
+        return not depth or depth + count <= self._capacity
+
     def submit_receipt(self, settle: Callable[[], object]) -> None:
         """Have ``settle`` called (on the worker's thread) once every event submitted so far is
         written, spooled or counted as lost: how a collector acknowledges what it holds."""
@@ -298,22 +324,8 @@ class Recorder:
     ) -> None:
         if not self.enabled:
             return
-        active = current_span.get()
-        if active is None:
-            record = LogRecord(time.time(), level, logger, message, attributes=attributes)
-        else:
-            record = LogRecord(
-                time.time(),
-                level,
-                logger,
-                message,
-                active.trace_id,
-                active.span_id,
-                active.user_id,
-                active.org_id,
-                attributes,
-            )
-        self.submit(record)
+        record = log_here(time.time(), level, logger, message, attributes)
+        self.submit_log(record)
 
     def metric(
         self,

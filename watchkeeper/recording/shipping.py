@@ -31,7 +31,7 @@ from watchkeeper.recording.codec import decode_events, encode_events
 from watchkeeper.recording.containment import Containment
 from watchkeeper.recording.frames import ACK, HEADER, SEQUENCE, frame, frame_length
 from watchkeeper.recording.stats import RecorderCounters
-from watchkeeper.recording.worker import Buffered, FlushWorker, take_events
+from watchkeeper.recording.worker import Buffered, FlushWorker, take_events, wait_for_worker
 
 logger = logging.getLogger("watchkeeper")
 
@@ -127,13 +127,8 @@ class ShippingWorker:
     def wait_idle(self, timeout: float) -> bool:
         """Wait until everything submitted is acknowledged by the collector (or written)."""
         deadline = time.monotonic() + timeout
-        with self._idle:
-            while not self._settled():
-                self._wake.set()
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._thread.is_alive():
-                    return False
-                self._idle.wait(min(remaining, 0.05))
+        if not wait_for_worker(self._thread, self._wake, self._idle, self._settled, timeout):
+            return False
         writer = self._writing_itself
         return writer is None or writer.wait_idle(max(0.0, deadline - time.monotonic()))
 

@@ -14,10 +14,12 @@ from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any
 
-from watchkeeper.model.events import Span, SpanKind, SpanStatus
+from watchkeeper.model.events import Attributes, Frames, LogRecord, Span, SpanKind, SpanStatus
 from watchkeeper.model.ids import new_trace_id, span_ids
 
 ERROR_MESSAGE_LIMIT = 2_000
+FRAMES_LIMIT = 64
+"""Innermost frames kept of a failed span's stack: what grouping reads, bounded."""
 
 current_span: ContextVar[ActiveSpan | None] = ContextVar("watchkeeper_current_span", default=None)
 
@@ -115,6 +117,8 @@ class ActiveSpan(Span):
         self.status = SpanStatus.ERROR
         self.error_type = type(error).__qualname__
         self.error_message = str(error)[:ERROR_MESSAGE_LIMIT]
+        if (frames := stack_frames(error.__traceback__)) is not None:
+            self.frames = frames
 
     def cancel(self) -> None:
         """End the span as cancelled by its caller, unless it has ended already."""
@@ -160,3 +164,57 @@ class ActiveSpan(Span):
             self.output_tokens = output_tokens
         if cost is not None:
             self.cost = cost
+
+
+def stack_frames(traceback: TracebackType | None) -> Frames | None:
+    """(module, function) of each frame from where an exception was caught to where it was
+    raised, innermost last; only names are kept, so no frame (nor its locals) outlives this."""
+    frames: list[tuple[str, str]] = []
+    while traceback is not None:
+        frame = traceback.tb_frame
+        frames.append((str(frame.f_globals.get("__name__", "?")), frame.f_code.co_name))
+        traceback = traceback.tb_next
+    return tuple(frames[-FRAMES_LIMIT:]) if frames else None
+
+
+def log_here(
+    time: float,
+    level: int,
+    logger: str,
+    message: str,
+    attributes: Attributes | None = None,
+    exception_type: str | None = None,
+    exception: str | None = None,
+    frames: Frames | None = None,
+    fingerprint: str | None = None,
+) -> LogRecord:
+    """A log record tied to the current span, if any: its trace, span and identity."""
+    active = current_span.get()
+    if active is None:
+        return LogRecord(
+            time,
+            level,
+            logger,
+            message,
+            attributes=attributes,
+            exception_type=exception_type,
+            exception=exception,
+            frames=frames,
+            fingerprint=fingerprint,
+        )
+    return LogRecord(
+        time,
+        level,
+        logger,
+        message,
+        active.trace_id,
+        active.span_id,
+        active.user_id,
+        active.org_id,
+        attributes,
+        active.session_id,
+        exception_type,
+        exception,
+        frames,
+        fingerprint,
+    )

@@ -35,6 +35,9 @@ class DropReason(StrEnum):
     """Stored, but the OTLP export endpoint refused them or could not be reached in time."""
     EXPORT_SHUTDOWN = "export_shutdown"
     """Stored, but the process stopped before they could be sent to the OTLP export endpoint."""
+    LOG_SHARE_FULL = "log_share_full"
+    """A log record that found the logs' share of the buffer full (a log storm): logs are
+    dropped before spans, which keep the rest of the buffer."""
 
 
 DROPPED_METRIC = "watchkeeper.dropped"
@@ -65,6 +68,8 @@ _EXPLANATIONS = {
     DropReason.EXPORT_FAILED: "stored, but not exported: the OTLP endpoint refused them or "
     "did not answer within WATCHKEEPER_OTLP_EXPORT_TIMEOUT",
     DropReason.EXPORT_SHUTDOWN: "stored, but not exported: the process stopped first",
+    DropReason.LOG_SHARE_FULL: "log records filled their share of the buffer, which spans "
+    "keep the rest of (raise WATCHKEEPER_LOG_BUFFER_SHARE or WATCHKEEPER_LOG_LEVEL)",
 }
 
 

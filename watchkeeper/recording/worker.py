@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from watchkeeper.model.batch import Batch
+from watchkeeper.model.error_groups import ErrorDelta, build_error_deltas
 from watchkeeper.model.errors import BatchRejected, StoreUnavailable
 from watchkeeper.model.events import (
     Event,
@@ -134,6 +135,34 @@ def take_events(buffer: deque[Buffered], count: int, counters: RecorderCounters)
     return taken
 
 
+WAKE_EVERY_SECONDS = 0.05
+"""How often a caller waiting on a worker wakes it: one cycle of the worker per period."""
+
+
+def wait_for_worker(
+    thread: threading.Thread,
+    wake: threading.Event,
+    idle: threading.Condition,
+    done: Callable[[], bool],
+    timeout: float,
+) -> bool:
+    """Wake ``thread``'s worker until ``done()`` holds (under ``idle``); ``False`` on timeout.
+
+    The worker is woken once a period, not each time it goes idle: a worker with nothing to do
+    but wait (for acknowledgements, for a store backing off) would otherwise cycle without
+    pause, the caller and the worker waking each other, and burn the cores others need.
+    """
+    deadline = time.monotonic() + timeout
+    with idle:
+        while not done():
+            wake.set()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not thread.is_alive():
+                return False
+            idle.wait_for(done, min(remaining, WAKE_EVERY_SECONDS))
+    return True
+
+
 class FlushWorker:
     def __init__(
         self,
@@ -219,15 +248,7 @@ class FlushWorker:
         return self._written() or (aggregated and self._spool is not None and self._store_down)
 
     def _wait_until(self, done: Callable[[], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        with self._idle:
-            while not done():
-                self._wake.set()
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._thread.is_alive():
-                    return False
-                self._idle.wait(min(remaining, 0.05))
-        return True
+        return wait_for_worker(self._thread, self._wake, self._idle, done, timeout)
 
     def stop(self, timeout: float) -> None:
         """Flush what is buffered (within ``timeout``), spool what is not, then stop.
@@ -427,7 +448,17 @@ class FlushWorker:
             session_marks=marks,
             rollups=build_rollups(spans) if rollups is None else rollups,
             sessions=build_sessions(spans, marks),
+            errors=self._error_groups(spans, logs),
         )
+
+    def _error_groups(
+        self, spans: Sequence[Span], logs: Sequence[LogRecord]
+    ) -> dict[str, ErrorDelta]:
+        try:
+            return build_error_deltas(spans, logs)
+        except Exception as error:  # a malformed event: its batch is still written
+            self._containment.report("grouping errors", error)
+            return {}
 
     def _halves(self, batch: Batch) -> tuple[Batch, Batch]:
         events: list[Event] = [
@@ -555,6 +586,9 @@ def _redact(
         log.message = redactor.text(log.message)
         if log.attributes:
             log.attributes = redactor.mapping(log.attributes)
+        if log.exception:
+            # A traceback ends with the exception's message, which may name a person.
+            log.exception = redactor.text(log.exception)
     for snapshot in snapshots:
         snapshot.data = redactor.mapping(snapshot.data)
     for validation in validations:

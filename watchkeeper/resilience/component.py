@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from watchkeeper.access.keys import ApiKeyAuth
+from watchkeeper.access.guard import Guard as AccessGuard
 from watchkeeper.config import ConfigurationError, Settings
 from watchkeeper.health.circuits import CircuitState
 from watchkeeper.health.probes import ProbeOutcome, ProbeRegistry
@@ -100,7 +100,7 @@ class ResilienceComponent:
         settings: Settings,
         recorder: Recorder,
         probes: ProbeRegistry,
-        auth: ApiKeyAuth | None = None,
+        auth: AccessGuard | None = None,
         api_prefix: str = "",
         resilience: Resilience | None = None,
     ) -> None:
@@ -166,7 +166,7 @@ class ResilienceComponent:
 
     # -- the API ------------------------------------------------------------------------------
 
-    def _routes(self, auth: ApiKeyAuth, api_prefix: str) -> APIRouter:
+    def _routes(self, auth: AccessGuard, api_prefix: str) -> APIRouter:
         router = APIRouter(
             prefix=f"{api_prefix}/resilience", tags=["resilience"], dependencies=[Depends(auth)]
         )

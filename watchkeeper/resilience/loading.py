@@ -19,14 +19,13 @@ start with the file or variable, the integration and the field named.
 
 from __future__ import annotations
 
-import importlib
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from watchkeeper.config import ConfigurationError, Settings
+from watchkeeper.config import ConfigurationError, Settings, read_yaml
 from watchkeeper.resilience.policy import Policy, merge, overridden
 
 DEFAULTS = "defaults"
@@ -47,16 +46,7 @@ def _read(path: Path) -> dict[str, Any]:
         except tomllib.TOMLDecodeError as error:
             raise ConfigurationError(f"{where}: not valid TOML ({error})") from None
     else:
-        try:
-            yaml = importlib.import_module("yaml")
-        except ImportError:
-            raise ConfigurationError(
-                f"{where}: reading YAML needs PyYAML: pip install 'watchkeeper[yaml]'"
-            ) from None
-        try:
-            document = yaml.safe_load(text) or {}
-        except yaml.YAMLError as error:
-            raise ConfigurationError(f"{where}: not valid YAML ({error})") from None
+        document = read_yaml(text, where)
     return _tables(document, where)
 
 

@@ -21,7 +21,9 @@ from fastapi import FastAPI
 from starlette.routing import BaseRoute
 
 from watchkeeper._version import __version__
-from watchkeeper.access.keys import ApiKeyAuth
+from watchkeeper.access.control import AccessControl
+from watchkeeper.access.deployment import SettingsAudit
+from watchkeeper.alerts.component import AlertsComponent
 from watchkeeper.api.app import API_PREFIX, ApiComponent
 from watchkeeper.api.context import ApiContext
 from watchkeeper.api.errors import install_error_handlers
@@ -37,6 +39,8 @@ from watchkeeper.health.router import HealthComponent
 from watchkeeper.health.system import SystemSampler
 from watchkeeper.instrumentation.guest import ROOT_PATHS, Guest, paths_the_host_serves
 from watchkeeper.instrumentation.pricing import install_pricing
+from watchkeeper.logs.capture import LogCaptureComponent
+from watchkeeper.logs.tail.component import TailComponent
 from watchkeeper.metrics.endpoint import MetricsComponent
 from watchkeeper.model.store import Store
 from watchkeeper.otlp import otlp_component, otlp_exporter
@@ -44,6 +48,7 @@ from watchkeeper.recording.default import get_recorder, set_recorder
 from watchkeeper.recording.recorder import Recorder
 from watchkeeper.resilience.component import ResilienceComponent
 from watchkeeper.runtime.component import Component
+from watchkeeper.runtime.retention import RetentionJob
 from watchkeeper.storage.handle import StoreHandle
 
 logger = logging.getLogger("watchkeeper")
@@ -76,6 +81,7 @@ class Runtime:
         circuits: CircuitStateProvider | None = None,
         version: str | None = None,
         ship: bool = False,
+        capture_logs: bool = False,
     ) -> None:
         self.settings = settings or (recorder.settings if recorder is not None else load_settings())
         sink = recorder.sink if recorder is not None else None
@@ -91,15 +97,17 @@ class Runtime:
         self.standalone = standalone
         self.components: list[Component] = []
         probes = probes or ProbeRegistry()
+        # Keys, roles, dashboard sessions, rate limits and the audit log: wherever the API is.
+        # Standalone, the API and dashboard are the point: without a key it refuses to start.
+        self.access = self._access_control() if serve else None
         # Resilience guards the app's own calls: `watchkeeper serve` makes none.
         self.resilience: ResilienceComponent | None = None
         if not standalone:
-            serves_api = serve and (self.settings.api_keys or self.settings.open_access)
             self.resilience = ResilienceComponent(
                 self.settings,
                 self.recorder,
                 probes,
-                ApiKeyAuth.from_settings(self.settings) if serves_api else None,
+                self.access.guard if self.access is not None else None,
                 self.prefix + API_PREFIX,
             )
         self.health = HealthComponent(
@@ -110,6 +118,7 @@ class Runtime:
             circuits or self.resilience,
             version,
             self.prefix,
+            self.access.auth if self.access is not None else None,
         )
         self.add(self.health)
         if self.resilience is not None:
@@ -117,13 +126,13 @@ class Runtime:
             self.add(self.resilience)
         self.api: ApiComponent | None = None
         self.metrics: MetricsComponent | None = None
-        # Standalone, the API and dashboard are the point: without a key it refuses to start.
-        if serve and (self.settings.api_keys or self.settings.open_access or standalone):
-            auth = ApiKeyAuth.from_settings(self.settings)
+        if self.access is not None:
             # Standalone, the server's recorder holds only its own figures, not the apps'.
             in_process = None if standalone else self.recorder
-            context = ApiContext.build(self.stores, self.settings, in_process)
-            self.api = ApiComponent(context, auth, self.prefix, poll_store=standalone)
+            context = ApiContext.build(
+                self.stores, self.settings, in_process, self.health.monitor.configuration
+            )
+            self.api = ApiComponent(context, self.access, self.prefix, poll_store=standalone)
             self.metrics = MetricsComponent(self.recorder, self.settings)
             self.add(self.api)
             if self.resilience is not None:
@@ -149,13 +158,47 @@ class Runtime:
             self.settings.api_keys or self.settings.ingest_keys or self.settings.open_access
         )
         if serve and self.settings.otlp_ingest and (can_ingest or standalone):
-            otlp = otlp_component(self.recorder, self.settings, self.prefix)
+            otlp = otlp_component(self.recorder, self.settings, self.prefix, self.access)
             if otlp is not None:
                 self.add(otlp)
+        # The app's own logging records (inside an app only: a collector's or a server's
+        # logging is Watchkeeper's).
+        if capture_logs and self.settings.log_capture and self.settings.enabled:
+            self.add(LogCaptureComponent(self.recorder, self.settings))
+        # In every process that opens the store: the audit of its settings, retention runs
+        # (replicas take turns), and alerts (one evaluates at a time, under a lease).
+        self.alerts = self._store_writer_components()
         # OTLP export: every recorded span, also to another backend; closed after the last flush.
         self.exporter = otlp_exporter(self.recorder, self.settings)
         self._started = False
         self._starting = asyncio.Lock()
+
+    def _store_writer_components(self) -> AlertsComponent | None:
+        """What runs in each process that writes the store: the audit of the settings changed
+        since the last run, the periodic retention run, and alerts (returned, when on)."""
+        if not self.settings.enabled or self.ships:
+            return None
+        self.add(SettingsAudit(self.settings, self.stores))
+        self.add(RetentionJob(self.settings, self.stores))
+        if not self.settings.alerts:
+            return None
+        alerts = AlertsComponent(
+            self.settings,
+            self.stores.current,
+            self.recorder.stats,
+            self.access.guard if self.access is not None else None,
+            self.prefix,
+            self.prefix + API_PREFIX,
+        )
+        self.add(alerts)
+        if self.metrics is not None:
+            alerts.export_to(self.metrics.exporter.registry)
+        return alerts
+
+    def _access_control(self) -> AccessControl | None:
+        if self.settings.api_keys or self.settings.open_access or self.standalone:
+            return AccessControl.build(self.settings, self.stores)
+        return None
 
     def _find_collector(self) -> LocalCollector | RemoteCollector | None:
         """The collector this app ships to, per WATCHKEEPER_COLLECTOR; ``None`` for none."""
@@ -334,7 +377,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     """``watchkeeper serve``'s application, for any ASGI server (``uvicorn --factory``).
 
     The dashboard, API, health and metrics over the settings' store, which the apps write into;
-    with WATCHKEEPER_COLLECTOR_LISTEN, also a collector that apps ship their events to.
+    with WATCHKEEPER_COLLECTOR_LISTEN, also a collector that apps ship their events to; with
+    WATCHKEEPER_TAIL_PATHS, also the log files it follows into the store.
     """
     runtime = Runtime(settings, store=store, standalone=True)
     listen = runtime.settings.collector_listen
@@ -342,4 +386,6 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         addresses = [parse_address(text) for text in listen]
         runtime.add(IntakeComponent.from_settings(runtime.recorder, runtime.settings, addresses))
         install_pricing(runtime.recorder)
+    if runtime.settings.tail_paths:
+        runtime.add(TailComponent(runtime.recorder, runtime.settings))
     return runtime.app

@@ -9,6 +9,7 @@ timeline) and validation results follow the logs' period, so no new settings are
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -51,7 +52,15 @@ class RetentionPolicy:
                 return self.minute_rollups
             case RetainedTable.HOUR_ROLLUPS:
                 return self.hour_rollups
-            case RetainedTable.SNAPSHOTS | RetainedTable.SESSIONS:
+            case (
+                RetainedTable.SNAPSHOTS
+                | RetainedTable.SESSIONS
+                | RetainedTable.ERROR_GROUPS
+                | RetainedTable.ERROR_COUNTS
+                | RetainedTable.ERROR_USERS
+                | RetainedTable.ERROR_SAMPLES
+                | RetainedTable.WRITTEN_BATCHES
+            ):
                 return self.spans
             case RetainedTable.VALIDATIONS:
                 return self.logs
@@ -63,8 +72,13 @@ def apply_retention(
     now: datetime | None = None,
     batch_size: int = 5_000,
     progress: Progress | None = None,
+    stop: threading.Event | None = None,
 ) -> dict[RetainedTable, int]:
-    """Delete every row older than its table's period; return how many went from each table."""
+    """Delete every row older than its table's period; return how many went from each table.
+
+    ``stop``, once set, ends the run after the batch under way (a process shutting down): what
+    went is reported, the rest goes next run.
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     now = now or datetime.now(UTC)
@@ -72,7 +86,9 @@ def apply_retention(
     for table in RetainedTable:
         before = now - policy.period(table)
         total = 0
-        while removed := store.delete_expired(table, before, batch_size):
+        while not (stop is not None and stop.is_set()) and (
+            removed := store.delete_expired(table, before, batch_size)
+        ):
             total += removed
             if progress is not None:
                 progress(table, removed)

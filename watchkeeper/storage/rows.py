@@ -38,10 +38,19 @@ import orjson
 from sqlalchemy import CHAR, String, Table
 
 from watchkeeper.model.batch import Batch
+from watchkeeper.model.error_groups import ErrorDelta, log_fingerprint
+from watchkeeper.model.events import LogRecord
 from watchkeeper.model.ids import format_span_id, format_trace_id
 from watchkeeper.model.rollups import Dimension, RollupDelta, RollupKey
-from watchkeeper.model.sessions import SessionDelta
-from watchkeeper.storage.schema import logs, metric_points, snapshots, spans, validations
+from watchkeeper.model.sessions import SessionDelta, SessionKey
+from watchkeeper.storage.schema import (
+    NO_ORGANISATION,
+    logs,
+    metric_points,
+    snapshots,
+    spans,
+    validations,
+)
 
 Row = tuple[Any, ...]
 NUL = "\x00"
@@ -196,9 +205,19 @@ def log_rows(batch: Batch) -> list[Row]:
             r.user_id,
             r.org_id,
             attrs(r.attributes),
+            r.session_id,
+            r.exception_type,
+            r.exception,
+            _error_group(r),
+            r.source,
         )
         for r in batch.logs
     ]
+
+
+def _error_group(record: LogRecord) -> str | None:
+    found = log_fingerprint(record)
+    return None if found is None else found[0].hash
 
 
 def metric_rows(batch: Batch) -> list[Row]:
@@ -361,24 +380,23 @@ def _identity(value: str | None) -> str | None:
     return value if value is None else clean_text(value, IDENTITY_LIMIT)
 
 
-def session_rows(deltas: Mapping[str, SessionDelta]) -> list[dict[str, Any]]:
-    """One row per session, in session-id order so concurrent writers lock rows in one order."""
-    merged: dict[str, SessionDelta] = {}
-    for session_id, delta in deltas.items():
+def session_rows(deltas: Mapping[SessionKey, SessionDelta]) -> list[dict[str, Any]]:
+    """One row per session, in key order so concurrent writers lock rows in one order."""
+    merged: dict[tuple[str, str], SessionDelta] = {}
+    for (session_id, org_id), delta in deltas.items():
         cleaned = _identity(session_id)
         if not cleaned:
             continue
-        if cleaned in merged:
-            merged[cleaned].merge(delta)
+        key = (cleaned, _identity(org_id) or NO_ORGANISATION)
+        if key in merged:
+            merged[key].merge(delta)
         else:  # a copy: merging must not change the caller's batch
-            merged[cleaned] = replace(
-                delta, user_id=_identity(delta.user_id), org_id=_identity(delta.org_id)
-            )
+            merged[key] = replace(delta, user_id=_identity(delta.user_id))
     return [
         {
             "session_id": session_id,
             "user_id": _identity(delta.user_id),
-            "org_id": _identity(delta.org_id),
+            "org_id": org_id,
             "first_seen": delta.first_seen,
             "last_seen": delta.last_seen,
             "ended_at": delta.ended_at,
@@ -388,7 +406,7 @@ def session_rows(deltas: Mapping[str, SessionDelta]) -> list[dict[str, Any]]:
             "output_tokens": delta.output_tokens,
             "cost": delta.cost,
         }
-        for session_id, delta in sorted(merged.items())
+        for (session_id, org_id), delta in sorted(merged.items())
     ]
 
 
@@ -398,6 +416,8 @@ class PreparedBatch:
     """Only the tables that have rows."""
     rollups: Mapping[RollupKey, RollupDelta]
     sessions: list[dict[str, Any]]
+    errors: list[ErrorDelta]
+    """Error groups' occurrences, in fingerprint order (one lock order for every writer)."""
 
 
 def prepare(batch: Batch) -> PreparedBatch:
@@ -407,4 +427,9 @@ def prepare(batch: Batch) -> PreparedBatch:
         rows = table.build(batch)
         if rows:
             raw.append((table, clean_rows(rows, table.text_positions, table.limits)))
-    return PreparedBatch(raw, _clean_rollups(batch.rollups), session_rows(batch.sessions))
+    return PreparedBatch(
+        raw,
+        _clean_rollups(batch.rollups),
+        session_rows(batch.sessions),
+        [batch.errors[key] for key in sorted(batch.errors)],
+    )

@@ -1,4 +1,5 @@
-"""The store's list queries (spans, traces, logs, metric points) as SQLAlchemy Core.
+"""The store's list queries (spans, traces, metric points) as SQLAlchemy Core; logs are in
+:mod:`sql_logs`.
 
 Every filter is a bound parameter. Lists are newest first and paged by an opaque cursor holding
 the last row's (time, id), so a page is one index range scan however deep the caller pages.
@@ -10,7 +11,7 @@ import base64
 import binascii
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,8 +33,8 @@ from sqlalchemy.engine import Connection
 from watchkeeper.model.errors import QueryError
 from watchkeeper.model.events import SpanKind, SpanStatus
 from watchkeeper.model.query import Page, Scope, SpanFilter, TimeRange, TraceFilter
-from watchkeeper.model.stored import StoredLog, StoredMetric, StoredSpan, TraceSummary
-from watchkeeper.storage.schema import logs, metric_points, spans
+from watchkeeper.model.stored import StoredMetric, StoredSpan, TraceSummary
+from watchkeeper.storage.schema import metric_points, spans
 
 MAX_PAGE = 1_000
 """Most spans or logs in one page; a larger ``limit`` is a :class:`QueryError`, not clamped."""
@@ -63,9 +64,7 @@ def encode_cursor(time: float, key: int | str) -> str:
     return base64.urlsafe_b64encode(f"{time!r}/{key}".encode()).decode()
 
 
-def decode_cursor(
-    cursor: str, key_type: Callable[[str], int | str] = int
-) -> tuple[float, int | str]:
+def decode_cursor(cursor: str, key_type: type[int] | type[str] = int) -> tuple[float, int | str]:
     """The (time, key) in ``cursor``; a text key may itself contain "/", the time never does."""
     try:
         raw = base64.b64decode(cursor, altchars=b"-_", validate=True).decode()
@@ -87,23 +86,55 @@ def decode_cursor(
 def fetch_page(
     connection: Connection,
     query: Select[Any],
-    time_column: Any,
-    id_column: Any,
+    order: Sequence[Any],
     limit: int,
     cursor: str | None,
-    key_type: Callable[[str], int | str] = int,
+    key_type: type[int] | type[str] = int,
 ) -> tuple[Sequence[Row[Any]], str | None]:
-    """Newest first by (time, id); the cursor is the last row's (time, id)."""
+    """Newest first by ``order``: a time column, then the key columns that break its ties (of
+    ``key_type``). The cursor holds the last row's values of them."""
     check_limit(limit, MAX_PAGE)
+    time_column, *key_columns = order
     if cursor is not None:
-        time, key = decode_cursor(cursor, key_type)
-        query = query.where(or_(time_column < time, and_(time_column == time, id_column < key)))
-    query = query.order_by(desc(time_column), desc(id_column)).limit(limit + 1)
+        query = query.where(_older(order, _cursor_values(cursor, len(key_columns), key_type)))
+    query = query.order_by(*(desc(column) for column in order)).limit(limit + 1)
     rows = connection.execute(query).all()
     if len(rows) <= limit:
         return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], encode_cursor(last._mapping[time_column], last._mapping[id_column])
+    last = rows[limit - 1]._mapping
+    keys = [last[column] for column in key_columns]
+    return rows[:limit], encode_cursor(
+        last[time_column], keys[0] if len(keys) == 1 else json.dumps(keys)
+    )
+
+
+def _cursor_values(cursor: str, keys: int, key_type: type[int] | type[str]) -> list[Any]:
+    """The (time, key, …) in ``cursor``: one key as it is, several as a JSON list."""
+    if keys == 1:
+        return list(decode_cursor(cursor, key_type))
+    time, text = decode_cursor(cursor, str)
+    try:
+        parts = json.loads(str(text))
+    except ValueError:
+        parts = None
+    # Only what a stored row can hold: a NUL (escaped in JSON) would fail on PostgreSQL.
+    if not (
+        isinstance(parts, list)
+        and len(parts) == keys
+        and all(type(part) is key_type for part in parts)
+        and not any(isinstance(part, str) and "\x00" in part for part in parts)
+    ):
+        raise QueryError("invalid cursor: pass back a next_cursor from an earlier page")
+    return [time, *parts]
+
+
+def _older(columns: Sequence[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+    """Rows after ``values`` in descending ``columns`` order, spelt out as comparisons (not a
+    row value) so each store's planner sees a range on the first column."""
+    first, *rest = columns
+    if not rest:
+        return first < values[0]  # type: ignore[no-any-return]
+    return or_(first < values[0], and_(first == values[0], _older(rest, values[1:])))
 
 
 def parse_json(text: str | None) -> dict[str, Any]:
@@ -163,7 +194,9 @@ def span_page(
         (spans.c.trace_id, span_filter.trace_id and span_filter.trace_id.lower()),
     )
     query = query.where(*(column == value for column, value in wanted if value is not None))
-    rows, next_cursor = fetch_page(connection, query, spans.c.start_time, spans.c.id, limit, cursor)
+    rows, next_cursor = fetch_page(
+        connection, query, (spans.c.start_time, spans.c.id), limit, cursor
+    )
     return Page([stored_span(row) for row in rows], next_cursor)
 
 
@@ -214,7 +247,9 @@ def trace_page(
         if trace_filter.errors_only:
             conditions.append(member.c.status == SpanStatus.ERROR.value)
         query = query.where(exists().where(*conditions))
-    rows, next_cursor = fetch_page(connection, query, spans.c.start_time, spans.c.id, limit, cursor)
+    rows, next_cursor = fetch_page(
+        connection, query, (spans.c.start_time, spans.c.id), limit, cursor
+    )
     totals = _trace_totals(connection, {row.trace_id for row in rows}, scope)
     return Page(
         [
@@ -274,47 +309,6 @@ def _trace_totals(
         }
         for trace_id, count, errors, cost, unknown in connection.execute(query)
     }
-
-
-def log_page(
-    connection: Connection,
-    time_range: TimeRange,
-    scope: Scope,
-    min_level: int,
-    text: str | None,
-    trace_id: str | None,
-    limit: int,
-    cursor: str | None,
-) -> Page[StoredLog]:
-    query = select(logs).where(
-        in_range(logs.c.time, time_range.start_ts, time_range.end_ts), *scoped(logs, scope)
-    )
-    if min_level > 0:
-        query = query.where(logs.c.level >= min_level)
-    if text:
-        query = query.where(logs.c.message.icontains(text, autoescape=True))
-    if trace_id is not None:
-        query = query.where(logs.c.trace_id == trace_id.lower())
-    rows, next_cursor = fetch_page(connection, query, logs.c.time, logs.c.id, limit, cursor)
-    return Page(
-        [
-            StoredLog(
-                as_time(row.time),
-                row.level,
-                row.logger,
-                row.message,
-                row.trace_id,
-                row.span_id,
-                row.service,
-                row.instance,
-                row.user_id,
-                row.org_id,
-                parse_json(row.attributes),
-            )
-            for row in rows
-        ],
-        next_cursor,
-    )
 
 
 def metric_points_in(

@@ -1,19 +1,20 @@
 """Session queries: the sessions list and one session's timeline (spans, snapshots, validations).
 
-A session row holds totals merged by the writer, so the list never aggregates spans. The
-timeline reads each table through its (session_id, time) index.
+A session row holds totals merged by the writer, so the list never aggregates spans. A session
+is its id within its organisation: the timeline reads each table through its (session_id, time)
+index and keeps the rows of the session's organisation only.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, Table, func, or_, select
+from sqlalchemy import ColumnElement, Row, Table, desc, func, or_, select
 from sqlalchemy.engine import Connection
 
 from watchkeeper.model.query import Page, Scope, TimeRange
 from watchkeeper.model.stored import SessionDetail, StoredSession, StoredSnapshot, StoredValidation
-from watchkeeper.storage.schema import sessions, snapshots, spans, validations
+from watchkeeper.storage.schema import NO_ORGANISATION, sessions, snapshots, spans, validations
 from watchkeeper.storage.sql_queries import (
     as_time,
     fetch_page,
@@ -31,7 +32,7 @@ def _stored_session(row: Row[Any]) -> StoredSession:
     return StoredSession(
         session_id=row.session_id,
         user_id=row.user_id,
-        org_id=row.org_id,
+        org_id=row.org_id or None,
         first_seen=as_time(row.first_seen),
         last_seen=as_time(row.last_seen),
         ended_at=None if row.ended_at is None else as_time(row.ended_at),
@@ -67,9 +68,10 @@ def session_page(
                 _starts_with(sessions.c.user_id, search),
             )
         )
-    rows, next_cursor = fetch_page(
-        connection, query, sessions.c.last_seen, sessions.c.session_id, limit, cursor, str
-    )
+    # Newest first by (last_seen, session id, organisation): two organisations' equal ids
+    # seen at one instant are two rows, and the cursor holds all three to page between them.
+    order = (sessions.c.last_seen, sessions.c.session_id, sessions.c.org_id)
+    rows, next_cursor = fetch_page(connection, query, order, limit, cursor, str)
     return Page([_stored_session(row) for row in rows], next_cursor)
 
 
@@ -104,13 +106,23 @@ def stored_validation(row: Row[Any]) -> StoredValidation:
     )
 
 
+def _of_organisation(table: Table, org_id: str) -> ColumnElement[bool]:
+    if org_id == NO_ORGANISATION:
+        return or_(table.c.org_id.is_(None), table.c.org_id == NO_ORGANISATION)
+    return table.c.org_id == org_id
+
+
 def _timeline(
-    connection: Connection, table: Table, time_column: Any, session_id: str, scope: Scope
+    connection: Connection, table: Table, time_column: Any, session: Row[Any], scope: Scope
 ) -> list[Row[Any]]:
     """Oldest first, one row past the cap so the caller can tell the list was cut."""
     query = (
         select(table)
-        .where(table.c.session_id == session_id, *scoped(table, scope))
+        .where(
+            table.c.session_id == session.session_id,
+            _of_organisation(table, session.org_id),
+            *scoped(table, scope),
+        )
         .order_by(time_column, table.c.id)
         .limit(MAX_TIMELINE + 1)
     )
@@ -120,17 +132,22 @@ def _timeline(
 def session_detail(connection: Connection, session_id: str, scope: Scope) -> SessionDetail | None:
     """``None`` when the session does not exist or lies outside ``scope``.
 
-    The scope is applied to every table too, not only to the session row: a session's spans
-    normally share its user, and if one did not, access control must still hold.
+    Where the id is one session in several organisations the scope lets the caller see (a super
+    admin's), the one seen last is the answer; a caller names another by narrowing the scope to
+    its organisation. The scope is applied to every table too, not only to the session row: a
+    session's spans normally share its user, and if one did not, access control must still hold.
     """
     row = connection.execute(
-        select(sessions).where(sessions.c.session_id == session_id, *scoped(sessions, scope))
+        select(sessions)
+        .where(sessions.c.session_id == session_id, *scoped(sessions, scope))
+        .order_by(desc(sessions.c.last_seen), sessions.c.org_id)
+        .limit(1)
     ).first()
     if row is None:
         return None
-    span_rows = _timeline(connection, spans, spans.c.start_time, session_id, scope)
-    snapshot_rows = _timeline(connection, snapshots, snapshots.c.time, session_id, scope)
-    validation_rows = _timeline(connection, validations, validations.c.time, session_id, scope)
+    span_rows = _timeline(connection, spans, spans.c.start_time, row, scope)
+    snapshot_rows = _timeline(connection, snapshots, snapshots.c.time, row, scope)
+    validation_rows = _timeline(connection, validations, validations.c.time, row, scope)
     truncated = any(
         len(rows) > MAX_TIMELINE for rows in (span_rows, snapshot_rows, validation_rows)
     )

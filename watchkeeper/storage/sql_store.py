@@ -8,22 +8,34 @@ operator can act on.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, assert_never
 
-from sqlalchemy import ColumnElement, Table, delete, func, select, text, tuple_
+from sqlalchemy import Column, ColumnElement, Table, delete, func, select, text, tuple_
 from sqlalchemy.engine import Connection, Engine
 
 from watchkeeper.model.batch import Batch
+from watchkeeper.model.error_groups import ErrorFlag, ErrorStatus
 from watchkeeper.model.errors import BatchRejected, StoreUnavailable
 from watchkeeper.model.events import Severity, SpanKind
-from watchkeeper.model.query import Page, RetainedTable, Scope, SpanFilter, TimeRange, TraceFilter
+from watchkeeper.model.query import (
+    LogFilter,
+    Page,
+    RetainedTable,
+    Scope,
+    SpanFilter,
+    SpikeRule,
+    TimeRange,
+    TraceFilter,
+)
 from watchkeeper.model.rollups import Dimension, Level
 from watchkeeper.model.stored import (
     ErrorGroup,
+    ErrorGroupDetail,
     NameSummary,
     RequestUsage,
     SeriesPoint,
@@ -36,7 +48,14 @@ from watchkeeper.model.stored import (
     TraceSummary,
     UsageRow,
 )
-from watchkeeper.storage import sql_issues, sql_queries, sql_sessions, sql_summaries
+from watchkeeper.storage import (
+    sql_error_groups,
+    sql_issues,
+    sql_logs,
+    sql_queries,
+    sql_sessions,
+    sql_summaries,
+)
 from watchkeeper.storage.dialect import Dialect
 from watchkeeper.storage.engine import write_transaction
 from watchkeeper.storage.errors import (
@@ -47,6 +66,11 @@ from watchkeeper.storage.errors import (
 )
 from watchkeeper.storage.rows import PreparedBatch, prepare
 from watchkeeper.storage.schema import (
+    error_counts,
+    error_fingerprints,
+    error_groups,
+    error_samples,
+    error_users,
     logs,
     metric_points,
     rollups,
@@ -54,10 +78,13 @@ from watchkeeper.storage.schema import (
     snapshots,
     spans,
     validations,
+    written_batches,
 )
-from watchkeeper.storage.sql_writer import write_batch
+from watchkeeper.storage.sql_writer import claim_batch, write_batch
 
 _NO_FILTER = SpanFilter()
+_NO_LOG_FILTER = LogFilter()
+_SPIKE = SpikeRule()
 _NO_TRACE_FILTER = TraceFilter()
 _MALFORMED = (TypeError, ValueError, AttributeError, OverflowError)
 """What building rows raises for an event holding values of the wrong type."""
@@ -106,6 +133,8 @@ class _Retained:
     table: Table
     time: ColumnElement[Any]
     level: Level | None = None
+    dependents: tuple[Column[Any], ...] = ()
+    """Columns of other tables naming this table's key: their rows go with the row they name."""
 
     def rows(self) -> list[ColumnElement[bool]]:
         return [] if self.level is None else [rollups.c.level == self.level.value]
@@ -129,6 +158,19 @@ def _retained(table: RetainedTable) -> _Retained:
             return _Retained(validations, validations.c.time)
         case RetainedTable.SESSIONS:
             return _Retained(sessions, sessions.c.last_seen)
+        case RetainedTable.ERROR_GROUPS:
+            # A group's hashes under every grouping version: nothing else would remove them.
+            return _Retained(
+                error_groups, error_groups.c.last_seen, dependents=(error_fingerprints.c.group_id,)
+            )
+        case RetainedTable.ERROR_COUNTS:
+            return _Retained(error_counts, error_counts.c.bucket)
+        case RetainedTable.ERROR_USERS:
+            return _Retained(error_users, error_users.c.last_seen)
+        case RetainedTable.ERROR_SAMPLES:
+            return _Retained(error_samples, error_samples.c.time)
+        case RetainedTable.WRITTEN_BATCHES:
+            return _Retained(written_batches, written_batches.c.written_at)
         case _:
             assert_never(table)
 
@@ -161,7 +203,8 @@ class SqlStore:
         prepared = _prepare(batch, action)  # before the transaction: SQLite's lock waits less
         try:
             with write_transaction(self.engine) as connection:
-                write_batch(connection, self.dialect, prepared)
+                if claim_batch(connection, self.dialect, batch.batch_id, time.time()):
+                    write_batch(connection, self.dialect, prepared)
         except WRITE_ERRORS as exc:
             error = classify_write_error(exc, action)
             if isinstance(error, BatchRejected):
@@ -237,10 +280,12 @@ class SqlStore:
         trace_id: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        *,
+        where: LogFilter = _NO_LOG_FILTER,
     ) -> Page[StoredLog]:
-        with self._read("list logs") as connection:
-            return sql_queries.log_page(
-                connection, time_range, scope, min_level, text, trace_id, limit, cursor
+        with self._read("search logs") as connection:
+            return sql_logs.log_page(
+                connection, time_range, scope, min_level, text, trace_id, where, limit, cursor
             )
 
     def metrics(
@@ -280,10 +325,33 @@ class SqlStore:
             )
 
     def error_groups(
-        self, time_range: TimeRange, scope: Scope, limit: int = 100
+        self,
+        time_range: TimeRange,
+        scope: Scope,
+        limit: int = 100,
+        status: ErrorStatus | None = None,
+        flag: ErrorFlag | None = None,
+        spike: SpikeRule = _SPIKE,
     ) -> list[ErrorGroup]:
-        with self._read("group errors") as connection:
-            return sql_issues.error_groups(connection, time_range, scope, limit)
+        with self._read("list error groups") as connection:
+            return sql_error_groups.error_group_list(
+                connection, time_range, scope, limit, status, flag, spike
+            )
+
+    def error_group(
+        self, group_id: str, time_range: TimeRange, scope: Scope, spike: SpikeRule = _SPIKE
+    ) -> ErrorGroupDetail | None:
+        with self._read("read an error group") as connection:
+            return sql_error_groups.error_group_detail(
+                connection, group_id, time_range, scope, spike
+            )
+
+    def set_error_status(self, group_id: str, status: ErrorStatus, now: float) -> bool:
+        with (
+            _unavailable_on_error("set an error group's status"),
+            write_transaction(self.engine) as connection,
+        ):
+            return sql_error_groups.set_status(connection, group_id, status, now)
 
     def request_usage(
         self, time_range: TimeRange, scope: Scope, step: Level, name: str | None = None
@@ -313,11 +381,18 @@ class SqlStore:
             .where(*retained.rows(), retained.time < before.timestamp())
             .limit(batch_size)
         )
-        statement = delete(retained.table).where(tuple_(*key_columns).in_(oldest))
         with (
             _unavailable_on_error(f"delete expired {table.value}"),
             write_transaction(self.engine) as connection,
         ):
+            if retained.dependents:
+                # Read once, so the rows named and the rows deleted are the same ones.
+                (key,) = key_columns
+                keys = connection.execute(oldest).scalars().all()
+                for dependent in retained.dependents:
+                    connection.execute(delete(dependent.table).where(dependent.in_(keys)))
+                return connection.execute(delete(retained.table).where(key.in_(keys))).rowcount
+            statement = delete(retained.table).where(tuple_(*key_columns).in_(oldest))
             return connection.execute(statement).rowcount
 
     def count(self, table: RetainedTable) -> int:

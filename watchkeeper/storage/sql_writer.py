@@ -19,7 +19,10 @@ from operator import itemgetter
 from typing import Any, assert_never
 
 from sqlalchemy import BigInteger, Boolean, Double, Integer, Table
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeEngine
 
 from watchkeeper.model.rollups import RollupDelta, RollupKey
@@ -27,7 +30,25 @@ from watchkeeper.model.sketch import LatencySketch
 from watchkeeper.storage.dialect import Dialect
 from watchkeeper.storage.engine import driver_connection
 from watchkeeper.storage.rows import RAW_TABLES, PreparedBatch, RawTable, Row
-from watchkeeper.storage.schema import rollups, sessions
+from watchkeeper.storage.schema import rollups, sessions, written_batches
+from watchkeeper.storage.sql_error_groups import write_error_groups
+
+
+def claim_batch(connection: Connection, dialect: Dialect, batch_id: int, now: float) -> bool:
+    """Record in the caller's transaction that ``batch_id`` is written; ``False`` if it was
+    already (a retry of a batch whose commit's answer was lost). On PostgreSQL a retry that
+    meets the first write still under way waits for its outcome on the key's lock."""
+    values = {"batch_id": batch_id, "written_at": now}
+    claim: Insert
+    match dialect:
+        case Dialect.SQLITE:
+            claim = sqlite_insert(written_batches).values(values).on_conflict_do_nothing()
+        case Dialect.POSTGRESQL:
+            claim = postgresql_insert(written_batches).values(values).on_conflict_do_nothing()
+        case _:
+            assert_never(dialect)
+    # RETURNING, not the row count, which the PostgreSQL driver leaves unknown (-1) here.
+    return connection.execute(claim.returning(written_batches.c.batch_id)).first() is not None
 
 
 def write_batch(connection: Connection, dialect: Dialect, batch: PreparedBatch) -> None:
@@ -41,11 +62,12 @@ def write_batch(connection: Connection, dialect: Dialect, batch: PreparedBatch) 
                 _copy(driver, raw, rows)
             case _:
                 assert_never(dialect)
-    # Rollups before sessions in every writer: one global lock order across both tables.
+    # Rollups, sessions, then error groups in every writer: one global lock order across them.
     if batch.rollups:
         merge_rollups(connection, dialect, batch.rollups)
     if batch.sessions:
         _upsert_sessions(driver, dialect, batch.sessions)
+    write_error_groups(connection, dialect, batch.errors)
 
 
 def _executemany(driver: Any, table: str, columns: Sequence[str], rows: list[Row]) -> None:
@@ -293,9 +315,8 @@ def _session_merge(least: str, greatest: str) -> str:
     """The upsert's clause merging a stored session with an incoming one (``excluded``)."""
     s = sessions.name
     return (
-        "ON CONFLICT (session_id) DO UPDATE SET "
+        "ON CONFLICT (session_id, org_id) DO UPDATE SET "
         f"user_id = coalesce({s}.user_id, excluded.user_id), "
-        f"org_id = coalesce({s}.org_id, excluded.org_id), "
         f"first_seen = {least}({s}.first_seen, excluded.first_seen), "
         f"last_seen = {greatest}({s}.last_seen, excluded.last_seen), "
         # Either side may be NULL (not ended yet), and SQLite's max() of a NULL is NULL.
@@ -340,7 +361,8 @@ _SESSIONS_SQLITE = (
     + f"VALUES ({', '.join('?' * len(_SESSION_COLUMNS))}) "
     + _session_merge("min", "max")
 )
-# unnest keeps the rows' (session id) order, so sessions are locked in one global order.
+# unnest keeps the rows' (session id, organisation) order, so sessions are locked in one
+# global order.
 _SESSIONS_POSTGRESQL = (
     _SESSION_INSERT
     + "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::float8[], %b::float8[], "

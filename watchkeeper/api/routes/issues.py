@@ -1,29 +1,21 @@
-"""What went wrong: grouped errors, failed validations (business issues) and logs."""
+"""Failed validations: business issues (errors and logs have routes of their own)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 
 from watchkeeper.api.context import ApiContext
 from watchkeeper.api.params import Cursor, Limit, current_scope, text_query, time_range
 from watchkeeper.api.schemas import PageOut
-from watchkeeper.model.events import LogLevel, Severity
+from watchkeeper.model.events import Severity
 from watchkeeper.model.query import Scope, TimeRange
-from watchkeeper.model.stored import ErrorGroup, StoredLog, StoredValidation
+from watchkeeper.model.stored import StoredValidation
 
 
 def router(context: ApiContext) -> APIRouter:
     api = APIRouter(tags=["issues"])
-
-    @api.get("/errors", response_model=list[ErrorGroup], summary="Errors grouped by type")
-    def errors(
-        window: Annotated[TimeRange, Depends(time_range)],
-        scope: Annotated[Scope, Depends(current_scope)],
-        limit: Limit = 100,
-    ) -> list[ErrorGroup]:
-        return context.store.error_groups(window, scope, limit)
 
     @api.get(
         "/validations",
@@ -41,20 +33,6 @@ def router(context: ApiContext) -> APIRouter:
     ) -> PageOut[StoredValidation]:
         return PageOut.of(
             context.store.validations(window, scope, failed_only, severity, target, limit, cursor)
-        )
-
-    @api.get("/logs", response_model=PageOut[StoredLog], summary="Log search, newest first")
-    def logs(
-        window: Annotated[TimeRange, Depends(time_range)],
-        scope: Annotated[Scope, Depends(current_scope)],
-        limit: Limit = 100,
-        cursor: Cursor = None,
-        level: LogLevel = LogLevel.DEBUG,
-        text: Annotated[str | None, text_query(512)] = None,
-        trace_id: Annotated[str | None, Query(pattern="^[0-9a-f]{32}$")] = None,
-    ) -> PageOut[StoredLog]:
-        return PageOut.of(
-            context.store.logs(window, scope, int(level), text, trace_id, limit, cursor)
         )
 
     return api

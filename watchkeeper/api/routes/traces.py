@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 
+from watchkeeper.access.audit import AuditAction, record
 from watchkeeper.api.context import ApiContext
 from watchkeeper.api.errors import NotFound
-from watchkeeper.api.params import Cursor, Limit, current_scope, text_path, text_query, time_range
+from watchkeeper.api.params import (
+    Cursor,
+    Limit,
+    current_scope,
+    session_scope,
+    text_path,
+    text_query,
+    time_range,
+)
 from watchkeeper.api.schemas import PageOut, SessionTimeline, TraceOut, span_tree
 from watchkeeper.model.events import SpanKind, SpanStatus
 from watchkeeper.model.query import Scope, SpanFilter, TimeRange, TraceFilter
@@ -103,11 +112,14 @@ def router(context: ApiContext) -> APIRouter:
     )
     def session(
         session_id: Annotated[str, text_path(256)],
-        scope: Annotated[Scope, Depends(current_scope)],
+        scope: Annotated[Scope | None, Depends(session_scope)],
+        request: Request,
     ) -> SessionTimeline:
-        detail = context.store.session(session_id, scope)
+        detail = None if scope is None else context.store.session(session_id, scope)
         if detail is None:
             raise NotFound(f"no session {session_id!r} is stored")
+        # A session's snapshots are what its user saw and said: reading them is audited.
+        record(request, AuditAction.SENSITIVE_READ, f"session:{session_id}")
         return SessionTimeline(
             session=detail.session,
             roots=span_tree(detail.spans),

@@ -3,10 +3,11 @@
 "use strict";
 
 (function () {
-  const KEY_STORAGE = "watchkeeper.key";
   const THEME_STORAGE = "watchkeeper.theme";
   const api = (path) => new URL("api/v1/" + path, document.baseURI);
-  const state = { key: sessionStorage.getItem(KEY_STORAGE), range: "1h", socket: null, charts: [], liveSpans: [], health: [], view: 0 };
+  // The key is sent once, to log in; the server answers with an HttpOnly session cookie that
+  // scripts cannot read, and "me": the role, what it may do, and the CSRF token for changes.
+  const state = { me: null, range: "1h", socket: null, charts: [], liveSpans: [], health: [], view: 0 };
   // A page whose data arrives after the user has moved on must not draw over the new page.
   class Superseded extends Error {}
   // Charts use minute buckets up to six hours and hour buckets beyond, as the API does.
@@ -19,8 +20,8 @@
     for (const [name, value] of Object.entries(attributes || {})) {
       if (value === undefined || value === null || value === false) continue;
       if (name === "class") node.className = value;
-      else if (name === "onclick") node.addEventListener("click", value);
-      else if (name === "onsubmit") node.addEventListener("submit", value);
+      else if (name === "onclick") node.addEventListener("click", handled(value));
+      else if (name === "onsubmit") node.addEventListener("submit", handled(value));
       else node.setAttribute(name, value);
     }
     for (const child of children.flat()) {
@@ -29,6 +30,12 @@
     }
     return node;
   }
+  // An action runs outside the page's own rendering: its failure is shown as the page's would
+  // be, and one that only finds its page already left says nothing.
+  const handled = (handler) => (event) => {
+    const result = handler(event);
+    if (result && typeof result.catch === "function") result.catch(showError);
+  };
   const main = () => document.getElementById("main");
   // Only nodes and text: a null or undefined child would otherwise be shown as the word "null".
   const present = (nodes) => nodes.flat().filter((node) => node !== null && node !== undefined && node !== false);
@@ -63,8 +70,8 @@
     for (const [name, value] of Object.entries(params || {})) {
       if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, value);
     }
-    const response = await fetch(url, { headers: { Authorization: "Bearer " + state.key } });
-    if (response.status === 401) { logout("Your API key was not accepted."); throw new Error("unauthorized"); }
+    const response = await fetch(url, { credentials: "same-origin" });
+    if (response.status === 401) { loggedOut("Your session has ended: log in again."); throw new Error("unauthorized"); }
     const body = await response.json().catch(() => null);
     if (view !== state.view) throw new Superseded("the page was left");
     if (!response.ok) {
@@ -77,21 +84,35 @@
   const ranged = (params) => Object.assign({ range: state.range }, params || {});
 
   // ---- login ---------------------------------------------------------------------------------
+  // A change (POST, DELETE…) made with the session cookie carries the session's CSRF token.
+  async function send(method, path, body) {
+    const headers = { "X-Watchkeeper-CSRF": state.me ? state.me.csrf_token || "" : "" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const response = await fetch(api(path), { method, credentials: "same-origin", headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    if (response.status === 401) { loggedOut("Your session has ended: log in again."); throw new Error("unauthorized"); }
+    const answer = response.status === 204 ? null : await response.json().catch(() => null);
+    if (!response.ok) throw new Error(answer && answer.error ? answer.error.message : "the server answered " + response.status);
+    return answer;
+  }
+  const may = (permission) => Boolean(state.me && state.me.permissions.includes(permission));
   async function login(event) {
     event.preventDefault();
-    const key = document.getElementById("api-key").value.trim();
-    const response = await fetch(api("overview"), { headers: { Authorization: "Bearer " + key } });
+    const field = document.getElementById("api-key");
+    const response = await fetch(api("session"), { method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ key: field.value.trim() }) });
     if (!response.ok) {
-      document.getElementById("login-error").textContent = response.status === 401 ? "That key is not valid." : "The server answered " + response.status + ".";
+      document.getElementById("login-error").textContent = response.status === 401 ? "That key is not valid." : response.status === 403 ? "That key may not read this dashboard." : "The server answered " + response.status + ".";
       return;
     }
-    state.key = key;
-    sessionStorage.setItem(KEY_STORAGE, key);
+    field.value = "";
+    state.me = await response.json();
     start();
   }
-  function logout(message) {
-    sessionStorage.removeItem(KEY_STORAGE);
-    state.key = null;
+  async function logout() {
+    try { await send("DELETE", "session"); } catch (error) { /* the session is over either way */ }
+    loggedOut();
+  }
+  function loggedOut(message) {
+    state.me = null;
     if (state.socket) state.socket.close();
     document.getElementById("app").hidden = true;
     document.getElementById("login").hidden = false;
@@ -331,7 +352,8 @@
     const input = el("input", { type: "search", placeholder: "Session or user id", value: search, "aria-label": "Search sessions" });
     const form = el("form", { class: "toolbar", onsubmit: (event) => { event.preventDefault(); location.hash = "#/sessions?q=" + encodeURIComponent(input.value.trim()); } }, input, el("button", { type: "submit" }, "Search"));
     show(el("h2", {}, "Sessions"), form, table([
-      { title: "Session", value: (s) => el("a", { href: "#/sessions/" + encodeURIComponent(s.session_id) }, s.session_id) },
+      // A session is its id within its organisation: the link names both.
+      { title: "Session", value: (s) => el("a", { href: hashWith("sessions/" + encodeURIComponent(s.session_id), { org_id: s.org_id }) }, s.session_id) },
       { title: "User", value: (s) => s.user_id || "–" },
       { title: "Organisation", value: (s) => s.org_id || "–" },
       { title: "Last seen", value: (s) => when(s.last_seen) },
@@ -342,7 +364,7 @@
     ], page.items, "No session in this range"));
   }
   async function sessionPage(id) {
-    const detail = await get("sessions/" + encodeURIComponent(id));
+    const detail = await get("sessions/" + encodeURIComponent(id), { org_id: query().get("org_id") });
     const s = detail.session;
     show(el("h2", {}, "Session ", el("span", {}, s.session_id)),
       el("p", { class: "muted" }, "User ", text(s.user_id), " · organisation ", text(s.org_id), " · ", count(s.spans), " spans · ", usd(s.cost), s.ended_at ? " · ended " + when(s.ended_at) : " · open", " · ", el("a", { href: hashWith("traces", { session_id: s.session_id }) }, "its traces")),
@@ -351,6 +373,7 @@
       detail.snapshots.length ? el("div", { class: "card" }, detail.snapshots.map((snap) => el("div", {}, el("strong", {}, snap.name), " ", el("span", { class: "muted" }, when(snap.time)), el("pre", {}, JSON.stringify(snap.data, null, 2))))) : el("div", { class: "card empty" }, "No snapshots"),
       el("h3", {}, "Validations"), validationTable(detail.validations, "No validations ran in this session"),
       detail.truncated ? el("p", { class: "muted" }, "This session is long; only its first part is shown.") : null);
+    await extensions.afterSession(s.session_id, s.org_id);
   }
   // A request's cost is that of the AI calls (integration spans) under it, down to any nested request.
   function requestCost(node) {
@@ -427,6 +450,7 @@
     if (!id) return tracesPage();
     const trace = await get("traces/" + encodeURIComponent(id));
     show(el("h2", {}, "Trace ", el("span", {}, trace.trace_id)), el("p", { class: "muted" }, count(trace.span_count), " spans · select a span for its details"), waterfall(trace.roots));
+    await extensions.afterTrace(trace.trace_id);
   }
 
   async function tracesPage() {
@@ -470,19 +494,6 @@
       list.replaceChildren(...present([table(columns, rows, "No trace matches in this range"), more]));
     };
     await load(undefined);
-  }
-
-  async function errorsPage() {
-    const groups = await get("errors", ranged());
-    show(el("h2", {}, "Errors"), table([
-      { title: "Kind", value: (g) => g.kind },
-      { title: "Name", value: (g) => el("a", { href: hashWith("traces", { kind: g.kind, name: g.name, errors_only: "true" }), title: "Traces where this failed" }, g.name), wrap: true },
-      { title: "Error", value: (g) => el("span", { class: "badge error" }, text(g.error_type || "error")) },
-      { title: "Count", value: (g) => count(g.count), num: true },
-      { title: "Last seen", value: (g) => when(g.last_seen) },
-      { title: "Sample", value: (g) => g.sample_message || "", wrap: true },
-      { title: "Trace", value: (g) => el("a", { href: "#/traces/" + g.sample_trace_id }, g.sample_trace_id.slice(-8)) },
-    ], groups, "No errors in this range"));
   }
 
   function validationTable(items, empty) {
@@ -544,17 +555,71 @@
     }
   }
 
+  // ---- keys and the audit log ----------------------------------------------------------------
+  const ROLES = ["read_only", "user", "org_admin", "super_admin", "ingest_only"];
+  async function keysPage() {
+    if (!may("manage_keys")) { show(el("h2", {}, "Keys"), el("div", { class: "card empty" }, "Your role may not manage keys.")); return; }
+    const keys = await get("keys");
+    const created = el("div", { id: "new-token" });
+    const field = (label, name, input) => el("label", {}, label, " ", input || el("input", { name, id: "key-" + name }));
+    const role = el("select", { name: "role", id: "key-role" }, ...ROLES.filter((item) => state.me.role === "super_admin" || ["read_only", "user", "org_admin"].includes(item)).map((item) => el("option", { value: item }, item)));
+    const form = el("form", { class: "card", id: "key-form", onsubmit: async (event) => {
+      event.preventDefault();
+      const data = new FormData(event.target);
+      const body = { name: data.get("name"), role: data.get("role") };
+      for (const name of ["org_id", "user_id"]) if (data.get(name)) body[name] = data.get(name);
+      try {
+        const answer = await send("POST", "keys", body);
+        created.replaceChildren(el("div", { class: "card" }, "New key ", el("code", {}, answer.key.key_id), " — its token, shown this once: ", el("code", { id: "token" }, answer.token)));
+      } catch (error) { created.replaceChildren(el("div", { class: "card error", role: "alert" }, error.message)); }
+    } }, field("Name", "name"), field("Role", "role", role), field("Organisation", "org_id"), field("User", "user_id"), el("button", { type: "submit" }, "Create key"));
+    const revoke = (key) => el("button", { class: "ghost", onclick: async () => { await send("DELETE", "keys/" + key.key_id); route(); } }, "Revoke");
+    show(el("h2", {}, "Keys"), created, table([
+      { title: "Id", value: (key) => key.key_id },
+      { title: "Name", value: (key) => key.name, wrap: true },
+      { title: "Role", value: (key) => key.role },
+      { title: "Organisation", value: (key) => text(key.org_id) },
+      { title: "User", value: (key) => text(key.user_id) },
+      { title: "Last used", value: (key) => when(key.last_used_at) },
+      { title: "State", value: (key) => key.revoked_at ? "revoked " + when(key.revoked_at) : revoke(key) },
+    ], keys), form);
+  }
+  async function auditPage() {
+    if (!may("read_audit")) { show(el("h2", {}, "Audit log"), el("div", { class: "card empty" }, "Your role may not read the audit log.")); return; }
+    const entries = await get("audit", ranged({ limit: 200 }));
+    const exported = api("audit/export");
+    exported.searchParams.set("range", state.range);
+    show(el("h2", {}, "Audit log"), el("p", {}, el("a", { href: exported.href, download: "audit.jsonl" }, "Export as JSON lines")), table([
+      { title: "Time", value: (entry) => when(entry.time) },
+      { title: "Action", value: (entry) => entry.action },
+      { title: "Outcome", value: (entry) => entry.outcome },
+      { title: "Resource", value: (entry) => text(entry.resource), wrap: true },
+      { title: "Key", value: (entry) => text(entry.key_id) },
+      { title: "Role", value: (entry) => text(entry.role) },
+      { title: "Organisation", value: (entry) => text(entry.org_id) },
+      { title: "Client", value: (entry) => text(entry.client) },
+    ], entries));
+  }
+
+  // ---- pages of other files (logs.js) --------------------------------------------------------
+  // They get the helpers here, add their pages, and add to the trace's and the session's page.
+  const extensions = { pages: {}, afterTrace: async () => {}, afterSession: async () => {} };
+  window.watchkeeperDashboard = { extensions, el, show, get, send, may, route, table, badge, when, text, count, hashWith, query, ranged, plain, state };
+
   // ---- routing -------------------------------------------------------------------------------
-  const pages = { overview: overviewPage, integrations: integrationsPage, routes: routesPage, sessions: sessionsPage, traces: tracePage, errors: errorsPage, issues: issuesPage, tools: toolsPage, queues: queuesPage, costs: costsPage, recorder: recorderPage };
+  const pages = { keys: keysPage, audit: auditPage, overview: overviewPage, integrations: integrationsPage, routes: routesPage, sessions: sessionsPage, traces: tracePage, issues: issuesPage, tools: toolsPage, queues: queuesPage, costs: costsPage, recorder: recorderPage };
+  // Pages in files of their own (alerts.js) register here and build with the same helpers.
+  window.Watchkeeper = { el, get, send, show, table, text, when, route, page: (name, render) => { pages[name] = render; } };
   async function route() {
     const [path] = location.hash.replace(/^#\/?/, "").split("?");
     const [page, ...rest] = path.split("/");
-    const name = pages[page] ? page : "overview";
+    const all = Object.assign({}, extensions.pages, pages);
+    const name = all[page] ? page : "overview";
     state.view += 1;
     for (const link of document.querySelectorAll("#nav a")) link.classList.toggle("active", link.getAttribute("href") === "#/" + name);
     document.getElementById("nav").classList.remove("open");
     try {
-      await pages[name](rest.length ? decodeURIComponent(rest.join("/")) : undefined);
+      await all[name](rest.length ? decodeURIComponent(rest.join("/")) : undefined);
     } catch (error) {
       showError(error);
     }
@@ -567,15 +632,14 @@
   }
 
   // ---- live feed -----------------------------------------------------------------------------
-  // The key is sent as the first message, never in the URL: URLs end up in access logs.
+  // The browser sends the session cookie with the handshake: no key, in the URL or anywhere.
   function connect() {
     const url = api("live");
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     const socket = new WebSocket(url);
     state.socket = socket;
     const indicator = document.getElementById("live");
-    socket.onopen = () => socket.send(JSON.stringify({ type: "auth", key: state.key }));
-    socket.onclose = () => { indicator.classList.remove("on"); if (state.key && state.socket === socket) setTimeout(connect, 3000); };
+    socket.onclose = () => { indicator.classList.remove("on"); if (state.me && state.socket === socket) setTimeout(connect, 3000); };
     socket.onmessage = (event) => {
       const message = JSON.parse(event.data);
       if (message.type === "ready") {
@@ -603,6 +667,9 @@
   // ---- start ---------------------------------------------------------------------------------
   function applyTheme(theme) { if (theme) document.documentElement.dataset.theme = theme; }
   function start() {
+    // What the role may not do is not shown: pages needing a permission say which.
+    for (const link of document.querySelectorAll("#nav a[data-needs]")) link.hidden = !may(link.dataset.needs);
+    document.getElementById("whoami").textContent = state.me.name + " · " + state.me.role.replace("_", " ") + (state.me.org_id ? " · " + state.me.org_id : "");
     document.getElementById("login").hidden = true;
     document.getElementById("app").hidden = false;
     connect();
@@ -622,6 +689,8 @@
       route();
     });
     window.addEventListener("hashchange", route);
-    if (state.key) start(); else document.getElementById("login").hidden = false;
+    fetch(api("session"), { credentials: "same-origin" }).then(async (response) => {
+      if (response.ok) { state.me = await response.json(); start(); } else document.getElementById("login").hidden = false;
+    }).catch(() => { document.getElementById("login").hidden = false; });
   });
 })();

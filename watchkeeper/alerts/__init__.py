@@ -1,0 +1,1 @@
+"""Alerts: rules over recorded signals, one evaluator across processes, notifications."""
