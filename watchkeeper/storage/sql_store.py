@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, assert_never
 
 from sqlalchemy import Column, ColumnElement, Table, delete, func, select, text, tuple_
@@ -81,6 +82,7 @@ from watchkeeper.storage.schema import (
     written_batches,
 )
 from watchkeeper.storage.sql_writer import claim_batch, write_batch
+from watchkeeper.storage.sqlite_room import LOW_DISK_BYTES, WalRoom
 
 _NO_FILTER = SpanFilter()
 _NO_LOG_FILTER = LogFilter()
@@ -175,6 +177,19 @@ def _retained(table: RetainedTable) -> _Retained:
             assert_never(table)
 
 
+def _wal_room(engine: Engine, dialect: Dialect, low_disk_bytes: int) -> WalRoom | None:
+    match dialect:
+        case Dialect.SQLITE:
+            database = engine.url.database
+            if not database or database == ":memory:":
+                return None
+            return WalRoom(Path(database), low_disk_bytes)
+        case Dialect.POSTGRESQL:
+            return None
+        case _:
+            assert_never(dialect)
+
+
 class SqlStore:
     """A :class:`~watchkeeper.storage.base.Store` over a SQLAlchemy engine.
 
@@ -182,9 +197,12 @@ class SqlStore:
     its own pooled connection.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, low_disk_bytes: int = LOW_DISK_BYTES) -> None:
+        """``low_disk_bytes``: for a SQLite file, the free space below which each write
+        empties the write-ahead log (see :mod:`sqlite_room`)."""
         self.engine = engine
         self.dialect = Dialect.of(engine.url)
+        self._wal_room = _wal_room(engine, self.dialect, low_disk_bytes)
 
     @contextmanager
     def _read(self, action: str) -> Iterator[Connection]:
@@ -212,6 +230,8 @@ class SqlStore:
                 # rejection with its traceback, which would print them.
                 raise error from None
             raise error from exc
+        if self._wal_room is not None:
+            self._wal_room.after_write(self.engine)
 
     def ping(self) -> None:
         with self._read("reach the store") as connection:
