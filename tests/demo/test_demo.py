@@ -56,9 +56,10 @@ def test_demo_produces_traffic_the_api_can_show(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
+    # On one line, whatever the terminal's width, so it can be copied.
+    key = re.search(r"API key: (\S+)\n", result.stdout)
+    assert key is not None, result.stdout
     output = re.sub(r"\s+", " ", result.stdout)
-    key = re.search(r"API key: (\S+)", output)
-    assert key is not None, output
     assert "Dashboard: http://127.0.0.1:" in output
     done = re.search(
         r"Done: (\d+) requests in (\d+) sessions; (\d+) events stored, (\d+) dropped", output

@@ -73,8 +73,12 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> TrafficSta
         time.sleep(0.05)
     base_url = f"http://127.0.0.1:{options.port}"
     console.print(f"[bold]Watchkeeper demo[/] — store: {store_location(settings).description}")
-    console.print(f"Dashboard: [link]{base_url}/watchkeeper/[/link]   API key: [bold]{key}[/]")
-    console.print(f"The app's log (JSON lines): {log_file}")
+    # Soft wrap: a key or a path broken over two lines cannot be copied whole.
+    console.print(
+        f"Dashboard: [link]{base_url}/watchkeeper/[/link]   API key: [bold]{key}[/]",
+        soft_wrap=True,
+    )
+    console.print(f"The app's log (JSON lines): {log_file}", soft_wrap=True)
     console.print(
         "Press Ctrl-C to stop."
         if options.duration is None
