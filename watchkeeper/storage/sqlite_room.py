@@ -37,8 +37,7 @@ class WalRoom:
     def __init__(self, database: Path, low_disk_bytes: int = LOW_DISK_BYTES) -> None:
         self._database = database
         self._low_disk_bytes = low_disk_bytes
-        self.low = False
-        """Whether the last write found the disk low (and so emptied the WAL after it)."""
+        self._low = False  # what the last write found, so each change is told once
 
     def after_write(self, engine: Engine) -> None:
         """Empty the WAL if the disk is low. Never raises: the write itself is stored."""
@@ -48,8 +47,8 @@ class WalRoom:
             return  # the file is gone or unreadable: the next write says why
         free = status.f_bavail * status.f_frsize
         low = free < self._low_disk_bytes
-        if low != self.low:
-            self.low = low
+        if low != self._low:
+            self._low = low
             self._say(low, free)
         if low:
             try:
@@ -57,8 +56,9 @@ class WalRoom:
                     driver_connection(connection).execute(
                         "PRAGMA wal_checkpoint(TRUNCATE)"
                     ).fetchall()
-            except DATABASE_ERRORS as error:
-                # Readers in the way, or no room to copy pages into: the next write tries again.
+            except (*DATABASE_ERRORS, RuntimeError) as error:
+                # Readers in the way, no room to copy pages into, or a connection closed under
+                # it (RuntimeError): the next write tries again.
                 logger.debug("Watchkeeper could not empty its SQLite WAL: %s", error)
 
     def _say(self, low: bool, free: int) -> None:
